@@ -1,0 +1,82 @@
+/**
+ * vigil.window.v1: what the sensor says about one agent instance over one window. The zod
+ * schema is the single source; the TypeScript type is derived from it. Additive changes keep
+ * v1; anything else is v2 with a new subject.
+ */
+import { z } from "zod";
+
+export const WINDOW_SCHEMA = "vigil.window.v1" as const;
+
+export const FILE_CLASSES = ["workspace", "home", "system", "secret", "temp", "other"] as const;
+
+const count = z.number().int().nonnegative();
+
+export const windowExecSchema = z.object({
+  path: z.string(),
+  argv: z.array(z.string()),
+  pid: z.number().int(),
+  ppid: z.number().int(),
+  uid: z.number().int(),
+  count,
+});
+
+export const windowFileSchema = z.object({
+  path: z.string(),
+  class: z.enum(FILE_CLASSES),
+  op: z.enum(["read", "write"]),
+  count,
+});
+
+export const windowNetSchema = z.object({
+  /** out: this agent connected or sent; in: it accepted; listen: it bound or listened. */
+  direction: z.enum(["out", "in", "listen"]),
+  protocol: z.string(),
+  family: z.enum(["inet", "inet6", "unix", "other"]),
+  address: z.string(),
+  port: z.number().int().min(0).max(65535),
+  connections: count,
+  bytesOut: count,
+  bytesIn: count,
+  sends: count,
+  recvs: count,
+});
+
+export const windowPrivilegeSchema = z.object({
+  syscall: z.string(),
+  args: z.array(z.string()),
+  count,
+});
+
+export const windowSchema = z.object({
+  schema: z.literal(WINDOW_SCHEMA),
+  host: z.string().min(1),
+  agentType: z.string().min(1),
+  agentId: z.string().min(1),
+  /** pid of the instance's first process (the one `vigil exec` started or a rule matched). */
+  pid: z.number().int(),
+  seq: z.number().int().nonnegative(),
+  start: z.string().datetime(),
+  end: z.string().datetime(),
+  /** The instance ended (its last process exited) in this window. */
+  final: z.boolean(),
+  syscalls: z.object({
+    n: z.number().int().min(1).max(4),
+    total: count,
+    ngrams: z.array(z.array(z.union([z.string(), z.number()]))),
+  }),
+  execs: z.array(windowExecSchema),
+  files: z.array(windowFileSchema),
+  net: z.array(windowNetSchema),
+  privilege: z.array(windowPrivilegeSchema),
+  processes: z.object({ started: count, exited: count, live: count }),
+  /** Sensor-wide losses during this window (kernel maps full, ring buffer full, helper restart). */
+  drops: z.record(z.string(), count),
+  /** Lists cut at their cap in this window, with how many items were left out. */
+  truncated: z.record(z.string(), count),
+});
+
+export type WindowRecord = z.infer<typeof windowSchema>;
+export type WindowExec = z.infer<typeof windowExecSchema>;
+export type WindowFile = z.infer<typeof windowFileSchema>;
+export type WindowNet = z.infer<typeof windowNetSchema>;
+export type WindowPrivilege = z.infer<typeof windowPrivilegeSchema>;

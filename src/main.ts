@@ -1,0 +1,121 @@
+/**
+ * Composition root: turns one validated Config into running objects. Nothing below this file
+ * reads the environment or a global configuration; each module gets its slice here.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
+import type { Config } from "./config/index.js";
+import { ControlServer } from "./sensor/control-server.js";
+import { createFileClassifier } from "./sensor/file-class.js";
+import { JsonlSink } from "./sensor/jsonl-sink.js";
+import { createPrivacy } from "./sensor/privacy.js";
+import { createRuleMatcher } from "./sensor/rules.js";
+import { Sensor, type WindowSink } from "./sensor/sensor.js";
+import { hostArch } from "./sensor/syscall-names.js";
+import type { Logger } from "./telemetry/logger.js";
+import { createSensorMetrics } from "./telemetry/metrics.js";
+
+/** The checkout this file belongs to (works from src/ under tsx and from dist/src/). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "bpf"))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error("cannot find Vigil's checkout (package.json next to bpf/)");
+}
+
+/** Home directories of people and root, from /etc/passwd, longest first. */
+export function detectHomes(passwd = "/etc/passwd"): string[] {
+  const homes = new Set<string>(["/root"]);
+  try {
+    for (const line of readFileSync(passwd, "utf8").split("\n")) {
+      const f = line.split(":");
+      const uid = Number(f[2]);
+      const home = f[5];
+      if (home && uid >= 1000 && uid < 65534 && home.startsWith("/home")) homes.add(home);
+    }
+  } catch {
+    // no passwd: /root and the /home/* convention still apply
+  }
+  try {
+    for (const d of readdirSync("/home")) homes.add(`/home/${d}`);
+  } catch {
+    // no /home
+  }
+  return [...homes].sort((a, b) => b.length - a.length);
+}
+
+export interface RunningSensor {
+  sensor: Sensor;
+  control: ControlServer;
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+export async function startSensor(
+  config: Config,
+  logger: Logger,
+  sink?: WindowSink,
+): Promise<RunningSensor> {
+  const s = config.sensor;
+  const homes = s.privacy.homes === "auto" ? detectHomes() : [...s.privacy.homes];
+  const registry = new Registry();
+  const metrics = createSensorMetrics(registry);
+  const privacy = createPrivacy({
+    homes,
+    extraPatterns: s.privacy.extraPatterns,
+    disableBuiltins: s.privacy.disableBuiltins,
+  });
+  const classify = createFileClassifier({
+    homes,
+    workspaces: s.workspaces,
+    extraSecretGlobs: s.secretGlobs,
+  });
+  const out = sink ?? (await JsonlSink.open(config.output));
+  const sensor = await Sensor.open(
+    {
+      host: config.host,
+      arch: hostArch(),
+      windowSeconds: s.windowSeconds,
+      helper: {
+        path: s.helperPath || join(repoRoot(), "bpf", "build", "vigil-bpf"),
+        ngram: s.ngram,
+        ngramMapEntries: s.ngramMapEntries,
+        flowMapEntries: s.flowMapEntries,
+        ringbufBytes: s.ringbufBytes,
+        reportUntrackedExecs: s.reportUntrackedExecs,
+      },
+      restart: s.helperRestart,
+    },
+    { logger, metrics, rules: createRuleMatcher(s.rules), sink: out, privacy, classify },
+  );
+  let control: ControlServer;
+  try {
+    control = await ControlServer.open(
+      s.controlSocket,
+      {
+        track: async (pid, agentType, agentId) => {
+          const i = await sensor.track(pid, agentType, agentId);
+          return { instance: i.id, agentId: i.agentId };
+        },
+        status: () => sensor.status(),
+      },
+      logger,
+    );
+  } catch (e) {
+    await sensor.stop();
+    throw e;
+  }
+  return {
+    sensor,
+    control,
+    registry,
+    async stop() {
+      await control.close();
+      await sensor.stop();
+    },
+  };
+}
