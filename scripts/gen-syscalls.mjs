@@ -122,7 +122,9 @@ function resolve(name, macros, seen = new Set()) {
 
 function evaluate(expr, macros) {
   const tokens = expr
-    .replace(/defined\s*\(\s*(\w+)\s*\)|defined\s+(\w+)/g, (_, a, b) => (macros.has(a ?? b) ? "1" : "0"))
+    .replace(/defined\s*\(\s*(\w+)\s*\)|defined\s+(\w+)/g, (_, a, b) =>
+      macros.has(a ?? b) ? "1" : "0",
+    )
     .match(/\d+|\w+|&&|\|\||[=!<>]=|[!()<>]/g);
   if (!tokens) throw new Error(`empty #if expression: ${expr}`);
   let i = 0;
