@@ -32,9 +32,10 @@ export interface Privacy {
   /** Redact secrets in one string (argv element, KEY=VALUE, URL, header). Also masks homes. */
   redact(text: string): string;
   /**
-   * argv -> redacted argv. On top of `redact` per element, a secret long flag hides its value:
-   * "--password hunter2" (next element) and "--token=abc". Short flags ("-p secret") are left
-   * alone: their meaning depends on the program.
+   * argv -> redacted argv: `redact` per element, and a secret long flag ("--password",
+   * "-token", matched on whole names so "--tokenizer" is not one) hides the next element unless
+   * that element is itself a flag. Short flags ("-p secret") are left alone: their meaning
+   * depends on the program.
    */
   redactArgv(argv: readonly string[]): string[];
 }
@@ -63,9 +64,9 @@ const BUILTIN_RULES: readonly Rule[] = [
   [/\b(npm_)[A-Za-z0-9]{36}/g, `$1${REDACTED}`],
   [/\b(hf_)[A-Za-z0-9]{30,}/g, `$1${REDACTED}`],
   [/\b(eyJ)[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, `$1${REDACTED}`],
-  // Keep the auth scheme: Bearer vs Basic is useful to an analyst and not secret.
   // Digest parameters are quoted and comma-separated: take the rest of the header.
   [/\b((?:proxy-)?authorization[ \t]*[:=][ \t]*digest[ \t]+)[^\r\n'`]+/gi, `$1${REDACTED}`],
+  // Keep the auth scheme: Bearer vs Basic is useful to an analyst and not secret.
   [
     /\b((?:proxy-)?authorization[ \t]*[:=][ \t]*(?:(?:bearer|basic|token|digest|negotiate)[ \t]+)?)[^\s"'`]+/gi,
     `$1${REDACTED}`,
