@@ -8,6 +8,7 @@
  * Usage:
  *   vigil-bpf [run] [--ngram N] [--ngram-entries N] [--flow-entries N] [--ringbuf-bytes N]
  *                   [--no-untracked-execs] [--syscall-hook auto|tp_btf|raw_tp]
+ *                   [--auto-instance-base N] [--verbose]
  *   vigil-bpf probe     print what this kernel supports as one JSON line
  *   vigil-bpf floor     attach an empty sys_enter program until stdin closes (benchmarks)
  *
@@ -59,6 +60,7 @@ struct options {
 	unsigned int ngram_entries;
 	unsigned int flow_entries;
 	unsigned int ringbuf_bytes;
+	unsigned int auto_instance_base;
 	bool untracked_execs;
 	const char *syscall_hook; /* auto, tp_btf, raw_tp */
 };
@@ -337,9 +339,11 @@ static void cmd_track(__u32 tgid, __u32 instance, bool untrack)
 {
 	int threads = 0, err;
 
-	if (!untrack && (instance == 0 || (instance & VIGIL_AUTO_INSTANCE_BIT))) {
+	/* Ids with VIGIL_AUTO_INSTANCE_BIT are accepted: a restarted service re-tags the
+	 * kernel-allocated instances it already knows. */
+	if (!untrack && instance == 0) {
 		write_json("{\"kind\":\"ack\",\"op\":\"track\",\"tgid\":%u,\"ok\":false,\"error\":"
-			   "\"instance must be in 1..0x7fffffff\"}",
+			   "\"instance must not be 0\"}",
 			   tgid);
 		return;
 	}
@@ -709,6 +713,8 @@ int main(int argc, char **argv)
 			o.flow_entries = parse_uint(a, v, 1, 1 << 22), i++;
 		else if (!strcmp(a, "--ringbuf-bytes"))
 			o.ringbuf_bytes = parse_uint(a, v, 4096, 1 << 30), i++;
+		else if (!strcmp(a, "--auto-instance-base"))
+			o.auto_instance_base = parse_uint(a, v, 0, 0x7fffffff), i++;
 		else if (!strcmp(a, "--no-untracked-execs"))
 			o.untracked_execs = false;
 		else if (!strcmp(a, "--verbose"))
@@ -730,6 +736,8 @@ int main(int argc, char **argv)
 
 	preflight();
 	load(&o);
+	/* .bss is mapped after load: set before any hook can run */
+	skel->bss->next_auto_instance = o.auto_instance_base;
 	attach_always_on();
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
 	if (!rb)
