@@ -480,7 +480,12 @@ export class Sensor {
     if (this.stopped) return;
     const seq = ++this.seq;
     const endMs = Date.now();
+    // A helper that is gone for good has nothing to drain: close the windows with what we have.
     await new Promise<void>((resolve) => {
+      if (this.failure) {
+        resolve();
+        return;
+      }
       const timer = setTimeout(() => {
         this.drainWaiters.delete(seq);
         this.pendingDrops.drain_timeout = (this.pendingDrops.drain_timeout ?? 0) + 1;

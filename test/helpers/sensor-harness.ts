@@ -1,0 +1,146 @@
+/**
+ * A real sensor (real helper, real BPF) wired to an in-memory sink and log, with the window
+ * clock driven by the test (closeWindow) instead of a timer, so results are deterministic.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { Registry } from "prom-client";
+import type { WindowRecord } from "../../src/contracts/window.js";
+import { createFileClassifier } from "../../src/sensor/file-class.js";
+import type { HelperOptions } from "../../src/sensor/helper-process.js";
+import { createPrivacy } from "../../src/sensor/privacy.js";
+import { createRuleMatcher, type Rule } from "../../src/sensor/rules.js";
+import { Sensor, type WindowSink } from "../../src/sensor/sensor.js";
+import { hostArch } from "../../src/sensor/syscall-names.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { createSensorMetrics, type SensorMetrics } from "../../src/telemetry/metrics.js";
+import { buildFixture, REPO } from "./build-fixture.js";
+
+export const HELPER_PATH = join(REPO, "bpf", "build", "vigil-bpf");
+
+export class MemorySink implements WindowSink {
+  readonly records: WindowRecord[] = [];
+  async write(records: readonly WindowRecord[]): Promise<void> {
+    this.records.push(...records);
+  }
+  async close(): Promise<void> {}
+}
+
+export interface TestSensorOptions {
+  helper?: Partial<HelperOptions>;
+  rules?: Rule[];
+  homes?: string[];
+  workspaces?: string[];
+  scanProc?: boolean;
+  restart?: { initialDelayMs: number; maxDelayMs: number; maxRestartsPerMinute: number };
+}
+
+export interface TestSensor {
+  sensor: Sensor;
+  sink: MemorySink;
+  logs: Record<string, unknown>[];
+  metrics: SensorMetrics;
+  registry: Registry;
+  closeWindow(): Promise<void>;
+  windowsOf(agentId: string): WindowRecord[];
+  stop(): Promise<void>;
+}
+
+export async function startTestSensor(o: TestSensorOptions = {}): Promise<TestSensor> {
+  const logs: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split("\n")) {
+        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      cb();
+    },
+  });
+  const logger = createLogger({ level: "debug", stream });
+  const registry = new Registry();
+  const metrics = createSensorMetrics(registry);
+  const homes = o.homes ?? ["/root"];
+  const sink = new MemorySink();
+  const sensor = await Sensor.open(
+    {
+      host: "test-host",
+      arch: hostArch(),
+      windowSeconds: 3600, // the test closes windows itself
+      helper: {
+        path: HELPER_PATH,
+        ngram: 3,
+        ngramMapEntries: 65536,
+        flowMapEntries: 16384,
+        ringbufBytes: 4 * 1024 * 1024,
+        reportUntrackedExecs: true,
+        ...o.helper,
+      },
+      restart: o.restart ?? { initialDelayMs: 50, maxDelayMs: 1000, maxRestartsPerMinute: 10 },
+      scanProc: o.scanProc ?? false,
+    },
+    {
+      logger,
+      metrics,
+      rules: createRuleMatcher(o.rules ?? []),
+      sink,
+      privacy: createPrivacy({ homes }),
+      classify: createFileClassifier({ homes, workspaces: o.workspaces ?? [] }),
+    },
+  );
+  return {
+    sensor,
+    sink,
+    logs,
+    metrics,
+    registry,
+    closeWindow: () => sensor.closeWindow(),
+    windowsOf: (agentId) => sink.records.filter((r) => r.agentId === agentId),
+    stop: () => sensor.stop(),
+  };
+}
+
+export interface Trigger {
+  child: ChildProcess;
+  pid: number;
+  /** Lets the trigger run its sequence. */
+  release(): void;
+  exited: Promise<unknown>;
+}
+
+export function spawnTrigger(mode: string, n?: number): Trigger {
+  const child = spawn(buildFixture("trigger"), n === undefined ? [mode] : [mode, String(n)], {
+    stdio: ["pipe", "ignore", "inherit"],
+  });
+  const exited = once(child, "exit");
+  if (child.pid === undefined) throw new Error("trigger did not start");
+  return {
+    child,
+    pid: child.pid,
+    release: () => child.stdin?.end("g"),
+    exited,
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `pred` holds or the time is up. */
+export async function waitFor(
+  pred: () => boolean,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** n-grams of a window as "a,b,c" -> count. */
+export function ngramMap(w: WindowRecord): Map<string, number> {
+  return new Map(
+    w.syscalls.ngrams.map((g) => [g.slice(0, -1).join(","), g.at(-1) as number] as const),
+  );
+}
