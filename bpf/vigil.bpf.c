@@ -360,9 +360,9 @@ static __always_inline void emit_net(__u32 instance, __u16 op, int fd, const voi
 		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 		e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
 		if (e->family == AF_INET)
-			BPF_CORE_READ_INTO(e->addr, sk, __sk_common.skc_rcv_saddr);
+			bpf_core_read(e->addr, 4, &sk->__sk_common.skc_rcv_saddr);
 		else if (e->family == AF_INET6)
-			BPF_CORE_READ_INTO(e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(e->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 	}
 	submit(e);
 }
@@ -531,6 +531,8 @@ int BPF_PROG(handle_sys_enter_raw, struct pt_regs *regs, long id)
 	return on_sys_enter(regs, id);
 }
 
+/* Addresses are copied with explicit sizes: BPF_CORE_READ_INTO would copy sizeof(*dst), one
+ * byte of a __u8 array. */
 static __always_inline int on_sock_bytes(struct sock *sk, int ret, bool out)
 {
 	struct task_state *st;
@@ -545,10 +547,10 @@ static __always_inline int on_sock_bytes(struct sock *sk, int ret, bool out)
 	key.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	key.protocol = BPF_CORE_READ(sk, sk_protocol);
 	if (key.family == AF_INET) {
-		BPF_CORE_READ_INTO(key.addr, sk, __sk_common.skc_daddr);
+		bpf_core_read(key.addr, 4, &sk->__sk_common.skc_daddr);
 		key.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	} else if (key.family == AF_INET6) {
-		BPF_CORE_READ_INTO(key.addr, sk, __sk_common.skc_v6_daddr);
+		bpf_core_read(key.addr, 16, &sk->__sk_common.skc_v6_daddr);
 		key.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	}
 	if (out && key.port == 0 && (key.family == AF_INET || key.family == AF_INET6))
@@ -667,7 +669,12 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 			count_drop(VIGIL_DROP_STRING_UNREADABLE);
 		}
 	}
-	submit(e);
+	/* An agent just started and the syscall hooks may be detached: wake the helper now so it
+	 * attaches them within microseconds rather than at its next poll. */
+	if (flags & VIGIL_F_AUTO_MATCHED)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	else
+		submit(e);
 	return 0;
 }
 

@@ -273,7 +273,10 @@ function redactValues(
     if (c === undefined) continue;
     const [from, to] = valueSpan(text, c.valueStart, c.wholeElement);
     const value = text.slice(from, to);
-    if (value === "" || VAR_REF.test(value) || value.includes(REDACTED)) continue;
+    // A value that overlaps a marker was redacted by an earlier rule (its span stops at the
+    // marker's "]"): redacting it again would leave a stray "]".
+    const marker = text.indexOf(REDACTED, from);
+    if (value === "" || VAR_REF.test(value) || (marker !== -1 && marker < to)) continue;
     if (c.hostPort && PORT_LIKE.test(value)) continue;
     out += `${text.slice(copied, from)}${REDACTED}`;
     copied = to;

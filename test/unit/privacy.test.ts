@@ -424,3 +424,13 @@ test("privacy - redacts the whole of a Digest authorization", () => {
     response,
   );
 });
+
+test("privacy - a token redacted by format is not redacted again as a flag value", () => {
+  const p = createPrivacy({ homes: [] });
+  const token = `ghp_${"Ab1".repeat(12)}`;
+  assert.equal(
+    p.redact(`sh -c "/bin/true --token=${token}"`),
+    'sh -c "/bin/true --token=ghp_[REDACTED]"',
+  );
+  assert.equal(p.redact(`x --api-key=sk-ant-${"a".repeat(30)}]`), "x --api-key=sk-ant-[REDACTED]]");
+});
