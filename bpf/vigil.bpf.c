@@ -347,6 +347,7 @@ static __always_inline void emit_net(__u32 instance, __u16 op, int fd, const voi
 	e->_pad = 0;
 	__builtin_memset(e->addr, 0, sizeof(e->addr));
 	e->unix_path[0] = 0;
+	e->_pad2 = 0;
 	sock = socket_of_fd(fd);
 	if (sock) {
 		e->sock_type = BPF_CORE_READ(sock, type);

@@ -13,5 +13,5 @@ npx tsc -p tsconfig.json --noEmit
 npx biome check src test bench training scripts
 shopt -s nullglob
 files=(test/unit/*.test.ts test/integration/*.test.ts)
-exec npx c8 --check-coverage --lines 80 --include 'src/**' --reporter text-summary \
+exec npx c8 --check-coverage --lines 85 --include 'src/**' --reporter text-summary \
   node --import tsx --test --test-concurrency=1 "${files[@]}"

@@ -2,7 +2,7 @@
 /*
  * Vigil wire format: shared by the BPF programs (vigil.bpf.c), the native helper
  * (vigil-helper.c) and the TypeScript decoder (src/sensor/wire.ts). Every struct is laid out
- * with explicit padding so that the layout is the same for clang -target bpf, gcc x86_64 and
+ * with explicit padding (no implicit holes or tail padding) so that the layout is the same for clang -target bpf, gcc x86_64 and
  * gcc aarch64. test/unit/wire-layout.test.ts compiles bpf/tests/layout.c and checks that the
  * decoder's offsets match these structs: change both together and bump VIGIL_WIRE_VERSION.
  *
@@ -105,6 +105,7 @@ struct vigil_net_event {
 	__u16 _pad;
 	__u8 addr[16]; /* IPv4 in the first 4 bytes, network order; for accept/listen: local */
 	char unix_path[VIGIL_UNIX_PATH_MAX]; /* AF_UNIX; abstract names start with '@' */
+	__u32 _pad2;
 };
 
 struct vigil_priv_event {
@@ -180,6 +181,7 @@ struct vigil_batch_header {
 struct vigil_ngram_record {
 	__u64 count;
 	struct vigil_ngram_key key;
+	__u32 _pad;
 };
 
 struct vigil_flow_record {

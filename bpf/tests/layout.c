@@ -99,6 +99,7 @@ static void print_layout(void)
 	F(vigil_net_event, _pad);
 	F(vigil_net_event, addr);
 	F(vigil_net_event, unix_path);
+	F(vigil_net_event, _pad2);
 	end_struct();
 
 	S(vigil_priv_event);
@@ -152,6 +153,7 @@ static void print_layout(void)
 	S(vigil_ngram_record);
 	F(vigil_ngram_record, count);
 	F(vigil_ngram_record, key);
+	F(vigil_ngram_record, _pad);
 	end_struct();
 
 	S(vigil_flow_record);

@@ -55,6 +55,7 @@ export const WIRE_LAYOUT = {
       _pad: 38,
       addr: 40,
       unix_path: 56,
+      _pad2: 164,
     },
   },
   vigil_priv_event: { size: 56, fields: { h: 0, syscall_nr: 24, _pad: 28, args: 32 } },
@@ -67,7 +68,7 @@ export const WIRE_LAYOUT = {
   vigil_flow_value: { size: 32, fields: { bytes_out: 0, bytes_in: 8, sends: 16, recvs: 24 } },
   vigil_frame_header: { size: 8, fields: { len: 0, type: 4, _pad: 6 } },
   vigil_batch_header: { size: 16, fields: { seq: 0, count: 8, _pad: 12 } },
-  vigil_ngram_record: { size: 24, fields: { count: 0, key: 8 } },
+  vigil_ngram_record: { size: 24, fields: { count: 0, key: 8, _pad: 20 } },
   vigil_flow_record: { size: 64, fields: { key: 0, _pad: 28, value: 32 } },
   vigil_stats: {
     size: 96,
