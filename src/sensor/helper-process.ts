@@ -121,7 +121,10 @@ export class HelperProcess {
     if (options.autoInstanceBase) {
       args.push("--auto-instance-base", String(options.autoInstanceBase));
     }
-    const child = spawn(options.path, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // Its own process group: a terminal's Ctrl-C reaches the service, which then stops the
+    // helper in order, instead of killing both at once. It still dies with the service, as it
+    // exits when its stdin closes.
+    const child = spawn(options.path, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
     const reader = new FrameReader({ ngramN: options.ngram });
     const acks: PendingAck[] = [];
     let stderrTail = "";
