@@ -1,14 +1,11 @@
 export type { Rule } from "../sensor/rules.js";
-export {
-  CONFIG_ENV_VARS,
-  type Config,
-  type ConfigInput,
-  DEFAULT_CONFIG_FILE,
-  type EnvVar,
-  type HelperRestartConfig,
-  type LoadConfigOptions,
-  type LogLevel,
-  loadConfig,
-  type PrivacyConfig,
-  type SensorConfig,
-} from "./config.js";
+export { DEFAULT_CONFIG_FILE, type LoadConfigOptions, loadConfig } from "./config.js";
+export { CONFIG_ENV_VARS, type EnvVar } from "./config-env.js";
+export type {
+  Config,
+  ConfigInput,
+  HelperRestartConfig,
+  LogLevel,
+  PrivacyConfig,
+  SensorConfig,
+} from "./config-schema.js";

@@ -3,281 +3,48 @@
  *
  * This is the sensor's hot path (tens of thousands of events/s), so decoding reads fixed
  * offsets straight out of the chunk Buffers and allocates only the result objects. Every offset
- * comes from WIRE_LAYOUT, which test/unit/wire-layout.test.ts checks against the C compiler's
- * view of vigil.h: when the header changes, that test names the field that moved.
+ * comes from WIRE_LAYOUT (./wire-layout.ts), which test/unit/wire-layout.test.ts checks against
+ * the C compiler's view of vigil.h: when the header changes, that test names the field that moved.
  *
  * Errors are split by what they break. A bad frame header means the stream can no longer be
  * split into frames, so FrameReader throws VIGIL_ERR_WIRE_DECODE and the caller restarts the
  * helper. A bad payload inside a well-framed frame (unknown event type, short event, bad JSON)
  * only loses that item: it comes back as `{ kind: "invalid" }` for the caller to count.
+ *
+ * Importers need only this module: it re-exports wire-layout.ts and wire-types.ts.
  */
 import { ErrorCodes, VigilError } from "../errors.js";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  DROP_REASON_NAMES,
+  type DropReasonName,
+  EventFlags,
+  EventType,
+  FRAME_HEADER_SIZE,
+  FrameType,
+  MAX_FRAME_LEN,
+  WIRE_LAYOUT,
+  WIRE_LIMITS,
+} from "./wire-layout.js";
+import type {
+  Family,
+  FlowRecord,
+  FlowsFrame,
+  InvalidItem,
+  InvalidReason,
+  NetOpName,
+  NgramRecord,
+  NgramsFrame,
+  Protocol,
+  StatsFrame,
+  WireEvent,
+  WireItem,
+} from "./wire-types.js";
 
-export const WIRE_VERSION = 1;
-
-/** Byte offsets of every field (arrays: first element) and sizeof of every struct in vigil.h. */
-export const WIRE_LAYOUT = {
-  vigil_event_header: {
-    size: 24,
-    fields: { ts_ns: 0, instance: 8, pid: 12, tid: 16, type: 20, flags: 22 },
-  },
-  vigil_exec_event: {
-    size: 576,
-    fields: {
-      h: 0,
-      cgroup_id: 24,
-      ppid: 32,
-      uid: 36,
-      match: 40,
-      filename_len: 44,
-      argv_len: 46,
-      comm: 48,
-      filename: 64,
-      argv: 320,
-    },
-  },
-  vigil_exit_event: { size: 32, fields: { h: 0, exit_code: 24, _pad: 28 } },
-  vigil_fork_event: { size: 32, fields: { h: 0, child_pid: 24, _pad: 28 } },
-  vigil_open_event: {
-    size: 296,
-    fields: { h: 0, dfd: 24, flags: 28, mode: 32, syscall_nr: 36, path_len: 38, path: 40 },
-  },
-  vigil_net_event: {
-    size: 168,
-    fields: {
-      h: 0,
-      fd: 24,
-      op: 28,
-      family: 30,
-      port: 32,
-      protocol: 34,
-      sock_type: 36,
-      _pad: 38,
-      addr: 40,
-      unix_path: 56,
-      _pad2: 164,
-    },
-  },
-  vigil_priv_event: { size: 56, fields: { h: 0, syscall_nr: 24, _pad: 28, args: 32 } },
-  vigil_chdir_event: { size: 288, fields: { h: 0, fd: 24, path_len: 28, _pad: 30, path: 32 } },
-  vigil_ngram_key: { size: 12, fields: { instance: 0, sys: 4 } },
-  vigil_flow_key: {
-    size: 28,
-    fields: { instance: 0, family: 4, port: 6, protocol: 8, _pad: 9, addr: 12 },
-  },
-  vigil_flow_value: { size: 32, fields: { bytes_out: 0, bytes_in: 8, sends: 16, recvs: 24 } },
-  vigil_frame_header: { size: 8, fields: { len: 0, type: 4, _pad: 6 } },
-  vigil_batch_header: { size: 16, fields: { seq: 0, count: 8, _pad: 12 } },
-  vigil_ngram_record: { size: 24, fields: { count: 0, key: 8, _pad: 20 } },
-  vigil_flow_record: { size: 64, fields: { key: 0, _pad: 28, value: 32 } },
-  vigil_stats: {
-    size: 96,
-    fields: { ts_ns: 0, drops: 8, events: 72, nr_tracked: 80, hooks_attached: 88, _pad: 92 },
-  },
-  vigil_drain_end: { size: 16, fields: { seq: 0, ts_ns: 8 } },
-} as const satisfies Record<string, { size: number; fields: Record<string, number> }>;
-
-/** Buffer sizes of the char/u16/u64 arrays in vigil.h (VIGIL_*_MAX, VIGIL_COMM_LEN). */
-export const WIRE_LIMITS = {
-  NGRAM_MAX: 4,
-  PATH_MAX: 256,
-  ARGV_MAX: 256,
-  COMM_LEN: 16,
-  UNIX_PATH_MAX: 108,
-  DROP_SLOTS: 8,
-  PRIV_ARGS: 3,
-} as const;
-
-/** Set in instances the kernel allocated itself (comm watch matched at exec). */
-export const AUTO_INSTANCE_BIT = 0x80000000;
-
-/** Instances are u32: test the bit with this, as `instance & AUTO_INSTANCE_BIT` is negative. */
-export function isAutoInstance(instance: number): boolean {
-  return instance >= AUTO_INSTANCE_BIT;
-}
-
-export const EventType = { EXEC: 1, EXIT: 2, FORK: 3, OPEN: 4, NET: 5, PRIV: 6, CHDIR: 7 } as const;
-export const EventFlags = {
-  TRACKED: 0x1,
-  AUTO_MATCHED: 0x2,
-  TRUNCATED: 0x4,
-  STR_UNREADABLE: 0x8,
-} as const;
-export const NetOp = { CONNECT: 1, ACCEPT: 2, BIND: 3, LISTEN: 4 } as const;
-export const FrameType = {
-  EVENT: 1,
-  NGRAMS: 2,
-  FLOWS: 3,
-  STATS: 4,
-  JSON: 5,
-  DRAIN_END: 6,
-} as const;
-export const DropReason = {
-  NGRAM_MAP_FULL: 0,
-  FLOW_MAP_FULL: 1,
-  RINGBUF_FULL: 2,
-  STRING_UNREADABLE: 3,
-  TASK_STORAGE: 4,
-} as const;
-/** Indexed by DropReason value; these are also the metric label values. */
-export const DROP_REASON_NAMES = [
-  "ngram_map_full",
-  "flow_map_full",
-  "ringbuf_full",
-  "string_unreadable",
-  "task_storage",
-] as const;
-export type DropReasonName = (typeof DROP_REASON_NAMES)[number];
-
-export const FRAME_HEADER_SIZE = WIRE_LAYOUT.vigil_frame_header.size;
-/** Largest frame accepted; anything bigger means the stream is out of sync. */
-export const MAX_FRAME_LEN = 16 * 1024 * 1024;
-
-export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-
-export type NetOpName = "connect" | "accept" | "bind" | "listen";
-/** Unknown address families and protocols stay numbers so nothing is lost. */
-export type Family = "inet" | "inet6" | "unix" | number;
-export type Protocol = "tcp" | "udp" | "icmp" | "icmpv6" | "sctp" | number;
-
-/**
- * Fields of vigil_event_header. `ts` is CLOCK_MONOTONIC in ns as a number: exact up to 2^53 ns
- * (104 days of uptime), after that rounded by at most a few ns, which no window cares about,
- * while bigint would cost an allocation and mixed arithmetic everywhere downstream.
- * `flags` is the raw EventFlags bit set.
- */
-export interface EventBase {
-  ts: number;
-  instance: number;
-  pid: number;
-  tid: number;
-  flags: number;
-}
-export interface ExecEvent extends EventBase {
-  kind: "exec";
-  cgroupId: bigint;
-  ppid: number;
-  uid: number;
-  match: number;
-  comm: string;
-  filename: string;
-  argv: string[];
-  /** EventFlags.TRUNCATED: filename or argv was cut at its buffer size. */
-  truncated: boolean;
-}
-export interface ExitEvent extends EventBase {
-  kind: "exit";
-  exitCode: number;
-}
-export interface ForkEvent extends EventBase {
-  kind: "fork";
-  childPid: number;
-}
-/** `openFlags` is open(2)'s flags, renamed so it cannot be confused with the header's `flags`. */
-export interface OpenEvent extends EventBase {
-  kind: "open";
-  dfd: number;
-  openFlags: number;
-  mode: number;
-  syscallNr: number;
-  path: string;
-}
-/** `addr` is "" for AF_UNIX and for an all-zero address; `unixPath` is "" unless AF_UNIX. */
-export interface NetEvent extends EventBase {
-  kind: "net";
-  fd: number;
-  op: NetOpName | number;
-  family: Family;
-  port: number;
-  protocol: Protocol;
-  sockType: number;
-  addr: string;
-  unixPath: string;
-}
-export interface PrivEvent extends EventBase {
-  kind: "priv";
-  syscallNr: number;
-  args: bigint[];
-}
-export interface ChdirEvent extends EventBase {
-  kind: "chdir";
-  fd: number;
-  path: string;
-}
-export type WireEvent =
-  | ExecEvent
-  | ExitEvent
-  | ForkEvent
-  | OpenEvent
-  | NetEvent
-  | PrivEvent
-  | ChdirEvent;
-
-/** `sys` has exactly ngramN entries, oldest first (0 is a real syscall: read on x86_64). */
-export interface NgramRecord {
-  instance: number;
-  sys: number[];
-  count: number;
-}
-export interface NgramsFrame {
-  kind: "ngrams";
-  seq: number;
-  records: NgramRecord[];
-}
-export interface FlowRecord {
-  instance: number;
-  family: Family;
-  port: number;
-  protocol: Protocol;
-  addr: string;
-  bytesOut: number;
-  bytesIn: number;
-  sends: number;
-  recvs: number;
-}
-export interface FlowsFrame {
-  kind: "flows";
-  seq: number;
-  records: FlowRecord[];
-}
-/** Counters are cumulative since the BPF objects were loaded. */
-export interface StatsFrame {
-  kind: "stats";
-  tsNs: number;
-  drops: Record<DropReasonName, number>;
-  events: number;
-  nrTracked: number;
-  hooksAttached: boolean;
-}
-export interface JsonFrame {
-  kind: "json";
-  value: unknown;
-}
-export interface DrainEndFrame {
-  kind: "drain-end";
-  seq: number;
-  tsNs: number;
-}
-/** Closed set, usable as a metric label. */
-export type InvalidReason = "unknown_event_type" | "short_event" | "short_payload" | "invalid_json";
-/** One undecodable frame; the stream itself is intact. `offset`: the frame's stream offset. */
-export interface InvalidItem {
-  kind: "invalid";
-  reason: InvalidReason;
-  detail: string;
-  frameType: number;
-  offset: number;
-}
-export type WireItem =
-  | WireEvent
-  | NgramsFrame
-  | FlowsFrame
-  | StatsFrame
-  | JsonFrame
-  | DrainEndFrame
-  | InvalidItem;
+export * from "./wire-layout.js";
+export type * from "./wire-types.js";
 
 export interface FrameReaderOptions {
   /** Configured n-gram length, 1..WIRE_LIMITS.NGRAM_MAX: the key does not say how many slots are used. */

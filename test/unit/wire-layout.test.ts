@@ -1,7 +1,7 @@
 /**
  * The decoder takes every offset from WIRE_LAYOUT; this checks WIRE_LAYOUT and the exported
  * constants against what the C compiler makes of bpf/include/vigil.h, so a header change that
- * is not mirrored in src/sensor/wire.ts fails here instead of garbling events at run time.
+ * is not mirrored in src/sensor/wire-layout.ts fails here instead of garbling events at run time.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -21,7 +21,7 @@ import {
   WIRE_LAYOUT,
   WIRE_LIMITS,
   WIRE_VERSION,
-} from "../../src/sensor/wire.js";
+} from "../../src/sensor/wire-layout.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

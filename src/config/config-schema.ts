@@ -1,0 +1,171 @@
+import { hostname } from "node:os";
+import { isAbsolute } from "node:path";
+import { z } from "zod";
+import { DEFAULT_AGENT_RULES, RULE_MATCHER_KEYS, type Rule } from "../sensor/rules.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Vigil's whole configuration, validated and deep-frozen. Each module gets its own slice. */
+export interface Config {
+  /** Names this machine in bus subjects and alerts. Default: os.hostname(). */
+  readonly host: string;
+  readonly dataDir: string;
+  readonly sensor: SensorConfig;
+  /** Where the sensor writes closed windows: "jsonl:-" (stdout) or "jsonl:<path>". */
+  readonly output: string;
+  readonly log: { readonly level: LogLevel };
+}
+
+export interface SensorConfig {
+  readonly windowSeconds: number;
+  /** Syscall n-gram length, 1..4. */
+  readonly ngram: number;
+  /** The BPF helper binary; "" means <repo>/bpf/build/vigil-bpf, resolved by the caller. */
+  readonly helperPath: string;
+  readonly controlSocket: string;
+  readonly ngramMapEntries: number;
+  readonly flowMapEntries: number;
+  /** A power of two >= 4096, as the kernel requires of a BPF ring buffer. */
+  readonly ringbufBytes: number;
+  readonly reportUntrackedExecs: boolean;
+  readonly workspaces: readonly string[];
+  readonly privacy: PrivacyConfig;
+  readonly secretGlobs: readonly string[];
+  readonly helperRestart: HelperRestartConfig;
+  /** The effective rules: `rules` as configured (default DEFAULT_AGENT_RULES), then `extraRules`. */
+  readonly rules: readonly Rule[];
+}
+
+export interface PrivacyConfig {
+  readonly homes: readonly string[] | "auto";
+  readonly extraPatterns: readonly string[];
+  readonly disableBuiltins: boolean;
+}
+
+export interface HelperRestartConfig {
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly maxRestartsPerMinute: number;
+}
+
+const int = (min: number, max: number) => {
+  const expected = `expected an integer from ${min} to ${max}`;
+  return z.number().int(expected).min(min, expected).max(max, expected);
+};
+const nonEmpty = z.string().min(1, "expected a non-empty string");
+const absolutePath = z.string().refine(isAbsolute, "expected an absolute path");
+const powerOfTwo = z
+  .number()
+  .refine(
+    (n) => n >= 4096 && n <= 2 ** 30 && Number.isInteger(Math.log2(n)),
+    "expected a power of two from 4096 to 1073741824",
+  );
+const AGENT_TYPE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+function isRegExpSource(s: string): boolean {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Drops keys whose value is undefined, so optional keys stay absent (exactOptionalPropertyTypes). */
+function definedOnly<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}
+
+const ruleSchema = z
+  .object({
+    agentType: z.string().regex(AGENT_TYPE, `expected an agent type matching ${AGENT_TYPE}`),
+    comm: z
+      .string()
+      .min(1, "expected a non-empty string")
+      .refine((s) => Buffer.byteLength(s) <= 15, "expected at most 15 bytes (the kernel's limit)")
+      .optional(),
+    exe: nonEmpty.optional(),
+    argv: nonEmpty.refine(isRegExpSource, "expected a valid regular expression").optional(),
+    cgroup: nonEmpty.optional(),
+  })
+  .strict()
+  .refine((r) => RULE_MATCHER_KEYS.some((k) => r[k] !== undefined), {
+    message: `expected at least one matcher: ${RULE_MATCHER_KEYS.join(", ")}`,
+  })
+  .transform((r): Rule => definedOnly(r));
+
+const sensorSchema = z
+  .object({
+    windowSeconds: int(1, 3600).default(5),
+    ngram: int(1, 4).default(3),
+    helperPath: z.string().default(""),
+    controlSocket: absolutePath.default("/run/vigil/sensor.sock"),
+    ngramMapEntries: int(1, 2 ** 24).default(65536),
+    flowMapEntries: int(1, 2 ** 24).default(16384),
+    ringbufBytes: powerOfTwo.default(4194304),
+    reportUntrackedExecs: z.boolean().default(true),
+    workspaces: z.array(nonEmpty).default([]),
+    privacy: z
+      .object({
+        homes: z
+          .union([z.literal("auto"), z.array(nonEmpty)], {
+            errorMap: () => ({ message: 'expected "auto" or an array of paths' }),
+          })
+          .default("auto"),
+        extraPatterns: z.array(nonEmpty).default([]),
+        disableBuiltins: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
+    secretGlobs: z.array(nonEmpty).default([]),
+    helperRestart: z
+      .object({
+        initialDelayMs: int(1, 60_000).default(200),
+        maxDelayMs: int(1, 600_000).default(10_000),
+        maxRestartsPerMinute: int(1, 1000).default(10),
+      })
+      .strict()
+      .refine((h) => h.initialDelayMs <= h.maxDelayMs, {
+        message: "expected maxDelayMs >= initialDelayMs",
+        path: ["maxDelayMs"],
+      })
+      .default({}),
+    rules: z.array(ruleSchema).default(() => [...DEFAULT_AGENT_RULES]),
+    extraRules: z.array(ruleSchema).default([]),
+  })
+  .strict()
+  // Appending here means no consumer can forget extraRules, or apply them twice.
+  .transform(({ extraRules, ...sensor }) => ({
+    ...sensor,
+    rules: [...sensor.rules, ...extraRules],
+  }))
+  .default({});
+
+export const configSchema = z
+  .object({
+    host: nonEmpty.default(() => hostname()),
+    dataDir: absolutePath.default("/var/lib/vigil"),
+    sensor: sensorSchema,
+    output: z
+      .string()
+      .regex(/^jsonl:./s, 'expected "jsonl:-" (stdout) or "jsonl:<path>"')
+      .default("jsonl:-"),
+    log: z
+      .object({ level: z.enum(["debug", "info", "warn", "error"]).default("info") })
+      .strict()
+      .default({}),
+  })
+  .strict() satisfies z.ZodType<Config, z.ZodTypeDef, unknown>;
+
+/** What a file, the environment or flags may set; every key is optional and has a default. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Looks through defaults, transforms and optionals to the schema that checks the value. */
+export function unwrap(s: z.ZodTypeAny): z.ZodTypeAny {
+  if (s instanceof z.ZodDefault) return unwrap(s.removeDefault());
+  if (s instanceof z.ZodEffects) return unwrap(s.innerType());
+  if (s instanceof z.ZodOptional) return unwrap(s.unwrap());
+  return s;
+}
