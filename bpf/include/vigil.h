@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Vigil wire format: shared by the BPF programs (vigil.bpf.c), the native helper
- * (vigil-helper.c) and the TypeScript decoder (src/sensor/wire.ts). Every struct is laid out
+ * (vigil-helper.c) and the TypeScript decoder (src/sensor/wire.ts, offsets in wire-layout.ts). Every struct is laid out
  * with explicit padding (no implicit holes or tail padding) so that the layout is the same for clang -target bpf, gcc x86_64 and
  * gcc aarch64. test/unit/wire-layout.test.ts compiles bpf/tests/layout.c and checks that the
  * decoder's offsets match these structs: change both together and bump VIGIL_WIRE_VERSION.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Prints the layout of every struct in vigil.h as JSON, so that test/unit/wire-layout.test.ts
- * can check the TypeScript decoder's offsets (WIRE_LAYOUT in src/sensor/wire.ts) against what
+ * can check the TypeScript decoder's offsets (WIRE_LAYOUT in src/sensor/wire-layout.ts) against what
  * the C compiler actually does, instead of against a hand-written copy.
  *
  *   ./layout            {"struct": {"size": N, "fields": {"field": offset, ...}}, ...}
