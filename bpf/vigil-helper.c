@@ -8,7 +8,8 @@
  * Usage:
  *   vigil-bpf [run] [--ngram N] [--ngram-entries N] [--flow-entries N] [--ringbuf-bytes N]
  *                   [--no-untracked-execs] [--syscall-hook auto|tp_btf|raw_tp]
- *                   [--auto-instance-base N] [--verbose]
+ *                   [--auto-instance-base N] [--file-hook auto|fentry|lsm|sys_enter]
+ *                   [--verbose]
  *   vigil-bpf probe     print what this kernel supports as one JSON line
  *   vigil-bpf floor     attach an empty sys_enter program until stdin closes (benchmarks)
  *
@@ -41,6 +42,7 @@
 #include <linux/types.h>
 
 #include "vigil.h"
+#include "file-paths.skel.h"
 #include "floor.skel.h"
 #include "vigil.skel.h"
 
@@ -63,15 +65,21 @@ struct options {
 	unsigned int auto_instance_base;
 	bool untracked_execs;
 	const char *syscall_hook; /* auto, tp_btf, raw_tp */
+	const char *file_hook;	  /* auto, fentry, lsm, sys_enter */
 };
 
 static volatile sig_atomic_t exiting;
 static struct vigil *skel;
 static struct ring_buffer *rb;
 static struct bpf_link *iter_link;
-static struct bpf_link *hot_links[3];
+#define HOT_MAX 4
+static struct bpf_link *hot_links[HOT_MAX];
 static bool hot_attached;
 static const char *hook_in_use;
+static struct file_paths *file_skel;
+static struct bpf_program *file_prog;
+static const char *file_hook_in_use = "sys_enter";
+static char file_hook_fallback[512];
 static __u64 events_read;
 static struct timespec zero_since;
 static bool zero_pending;
@@ -227,13 +235,13 @@ static struct bpf_program *syscall_prog(void)
 
 static int attach_hot(void)
 {
-	struct bpf_program *progs[3] = {syscall_prog(), skel->progs.handle_sock_send,
-					skel->progs.handle_sock_recv};
-	int i;
+	struct bpf_program *progs[HOT_MAX] = {syscall_prog(), skel->progs.handle_sock_send,
+					      skel->progs.handle_sock_recv, file_prog};
+	int i, n = file_prog ? 4 : 3;
 
 	if (hot_attached)
 		return 0;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < n; i++) {
 		hot_links[i] = bpf_program__attach(progs[i]);
 		if (!hot_links[i]) {
 			int err = -errno;
@@ -256,7 +264,7 @@ static void detach_hot(void)
 
 	if (!hot_attached)
 		return;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < HOT_MAX; i++) {
 		bpf_link__destroy(hot_links[i]);
 		hot_links[i] = NULL;
 	}
@@ -611,6 +619,67 @@ static void load(const struct options *o)
 		      "loading the BPF programs failed: %s", strerror(-err));
 }
 
+/*
+ * Full file paths where the kernel allows fentry or BPF-LSM programs: load file-paths.bpf.c
+ * on the main object's maps, and check that it attaches. Any refusal (EPERM where ftrace hooks
+ * are blocked, lsm when "bpf" is not in the kernel's LSM list) falls back to decoding open*
+ * in sys_enter, and the reasons are reported.
+ */
+static void try_file_hook(const struct options *o)
+{
+	static const char *const kinds[] = {"fentry", "lsm"};
+	size_t used = 0;
+	unsigned int i;
+
+	if (!strcmp(o->file_hook, "sys_enter")) {
+		snprintf(file_hook_fallback, sizeof(file_hook_fallback), "configured");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		struct file_paths *fp;
+		struct bpf_program *prog;
+		struct bpf_link *link;
+		int err;
+
+		if (strcmp(o->file_hook, "auto") && strcmp(o->file_hook, kinds[i]))
+			continue;
+		fp = file_paths__open();
+		if (!fp) {
+			err = -errno;
+			goto refused;
+		}
+		prog = i == 0 ? fp->progs.handle_file_open : fp->progs.handle_file_open_lsm;
+		bpf_program__set_autoload(fp->progs.handle_file_open, i == 0);
+		bpf_program__set_autoload(fp->progs.handle_file_open_lsm, i == 1);
+		fp->rodata->wakeup_bytes = o->ringbuf_bytes / 16;
+		bpf_map__reuse_fd(fp->maps.task_states, bpf_map__fd(skel->maps.task_states));
+		bpf_map__reuse_fd(fp->maps.events, bpf_map__fd(skel->maps.events));
+		bpf_map__reuse_fd(fp->maps.drops, bpf_map__fd(skel->maps.drops));
+		err = file_paths__load(fp);
+		if (!err) {
+			/* loading is not enough: some kernels refuse only at attach */
+			link = bpf_program__attach(prog);
+			if (link) {
+				bpf_link__destroy(link);
+				file_skel = fp;
+				file_prog = prog;
+				file_hook_in_use = kinds[i];
+				skel->bss->file_hook_active = 1;
+				return;
+			}
+			err = -errno;
+		}
+		file_paths__destroy(fp);
+refused:
+		used += snprintf(file_hook_fallback + used, sizeof(file_hook_fallback) - used, "%s%s: %s",
+				 used ? "; " : "", kinds[i], strerror(-err));
+		if (used >= sizeof(file_hook_fallback))
+			used = sizeof(file_hook_fallback) - 1;
+	}
+	fprintf(stderr, "vigil-bpf: full-path file hooks refused (%s); decoding opens in sys_enter\n",
+		file_hook_fallback);
+}
+
 static void attach_always_on(void)
 {
 	struct bpf_program *always[] = {skel->progs.handle_fork, skel->progs.handle_exec,
@@ -673,9 +742,12 @@ static int mode_probe(const struct options *o)
 	uname(&u);
 	preflight();
 	load(o);
+	try_file_hook(o);
 	write_json("{\"kind\":\"probe\",\"kernel\":\"%s\",\"arch\":\"%s\",\"syscallHook\":\"%s\","
-		   "\"btf\":true,\"ringbuf\":true,\"taskStorage\":true}",
-		   u.release, u.machine, hook_in_use);
+		   "\"fileHook\":\"%s\",\"fileHookFallback\":\"%s\",\"btf\":true,\"ringbuf\":true,"
+		   "\"taskStorage\":true}",
+		   u.release, u.machine, hook_in_use, file_hook_in_use, file_hook_fallback);
+	file_paths__destroy(file_skel);
 	vigil__destroy(skel);
 	return 0;
 }
@@ -687,7 +759,8 @@ int main(int argc, char **argv)
 			    .flow_entries = 16384,
 			    .ringbuf_bytes = 4 * 1024 * 1024,
 			    .untracked_execs = true,
-			    .syscall_hook = "auto"};
+			    .syscall_hook = "auto",
+			    .file_hook = "auto"};
 	const char *mode = "run";
 	struct pollfd fds[2];
 	struct utsname u;
@@ -719,6 +792,10 @@ int main(int argc, char **argv)
 			o.untracked_execs = false;
 		else if (!strcmp(a, "--verbose"))
 			verbose = true;
+		else if (!strcmp(a, "--file-hook") && v &&
+			 (!strcmp(v, "auto") || !strcmp(v, "fentry") || !strcmp(v, "lsm") ||
+			  !strcmp(v, "sys_enter")))
+			o.file_hook = v, i++;
 		else if (!strcmp(a, "--syscall-hook") && v &&
 			 (!strcmp(v, "auto") || !strcmp(v, "tp_btf") || !strcmp(v, "raw_tp")))
 			o.syscall_hook = v, i++;
@@ -738,6 +815,7 @@ int main(int argc, char **argv)
 	load(&o);
 	/* .bss is mapped after load: set before any hook can run */
 	skel->bss->next_auto_instance = o.auto_instance_base;
+	try_file_hook(&o);
 	attach_always_on();
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
 	if (!rb)
@@ -745,8 +823,10 @@ int main(int argc, char **argv)
 		      "creating the ring buffer reader failed: %s", strerror(errno));
 	uname(&u);
 	write_json("{\"kind\":\"hello\",\"wireVersion\":%d,\"pid\":%d,\"ngram\":%u,\"syscallHook\":"
-		   "\"%s\",\"kernel\":\"%s\",\"arch\":\"%s\",\"monotonicNs\":%llu,\"realtimeNs\":%llu}",
-		   VIGIL_WIRE_VERSION, getpid(), o.ngram, hook_in_use, u.release, u.machine,
+		   "\"%s\",\"fileHook\":\"%s\",\"fileHookFallback\":\"%s\",\"kernel\":\"%s\","
+		   "\"arch\":\"%s\",\"monotonicNs\":%llu,\"realtimeNs\":%llu}",
+		   VIGIL_WIRE_VERSION, getpid(), o.ngram, hook_in_use, file_hook_in_use,
+		   file_hook_fallback, u.release, u.machine,
 		   (unsigned long long)now_ns(CLOCK_MONOTONIC),
 		   (unsigned long long)now_ns(CLOCK_REALTIME));
 	fflush(stdout);
@@ -768,6 +848,7 @@ int main(int argc, char **argv)
 	ring_buffer__free(rb);
 	detach_hot();
 	bpf_link__destroy(iter_link);
+	file_paths__destroy(file_skel);
 	vigil__destroy(skel);
 	return EXIT_OK;
 }

@@ -16,13 +16,13 @@
 #include <asm/unistd.h>
 
 #include "vigil.h"
+#include "sensor.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
-#define AT_FDCWD -100
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
@@ -40,25 +40,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* ---------- tunables, set by the helper before load ---------- */
 const volatile __u32 ngram_n = 3;
 const volatile bool report_untracked_execs = true;
-const volatile __u64 wakeup_bytes = 256 * 1024;
 
 /* ---------- state shared with the helper (.bss, mapped by the skeleton) ---------- */
 __u32 active_buf;	  /* which of the double-buffered aggregate maps the hooks write */
 __u32 next_auto_instance; /* counter for kernel-allocated instances */
 __s64 nr_tracked;	  /* tasks with tracking state; the helper detaches hooks at 0 */
+__u32 file_hook_active;	  /* file-paths.bpf.c reports opens: do not decode them here */
 
-struct task_state {
-	__u32 instance;
-	__u16 hist[VIGIL_NGRAM_MAX - 1]; /* the last syscalls, oldest first */
-	__u16 hist_len;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct task_state);
-} task_states SEC(".maps");
 
 #define NGRAM_MAP(name)                                                                            \
 	struct {                                                                                   \
@@ -80,17 +68,7 @@ NGRAM_MAP(ngram_counts_1);
 FLOW_MAP(flows_0);
 FLOW_MAP(flows_1);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
-} events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_DROP__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} drops SEC(".maps");
 
 /* comm -> watch value: exec of a matching, untracked task starts tracking in the kernel, so an
  * agent's first syscalls are not lost while user space reacts. */
@@ -111,48 +89,10 @@ struct {
 
 /* ---------- helpers ---------- */
 
-static __always_inline void count_drop(__u32 reason)
-{
-	__u64 *v = bpf_map_lookup_elem(&drops, &reason);
 
-	if (v)
-		(*v)++;
-}
 
-static __always_inline struct task_state *tracked_current(void)
-{
-	return bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0, 0);
-}
 
-static __always_inline void *reserve(__u64 size)
-{
-	void *e = bpf_ringbuf_reserve(&events, size, 0);
 
-	if (!e)
-		count_drop(VIGIL_DROP_RINGBUF_FULL);
-	return e;
-}
-
-/* Waking the reader costs ~5 us per event: only wake it when a good amount is pending; the
- * helper also drains on a timer. */
-static __always_inline void submit(void *e)
-{
-	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-
-	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-}
-
-static __always_inline void fill_header(struct vigil_event_header *h, __u16 type, __u32 instance)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	h->ts_ns = bpf_ktime_get_ns();
-	h->instance = instance;
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->type = type;
-	h->flags = instance ? VIGIL_F_TRACKED : 0;
-}
 
 /* Reads a user string; returns the length without the NUL and flags what went wrong. */
 static __always_inline __u16 read_user_path(char *dst, const void *src, __u16 *flags)
@@ -315,8 +255,11 @@ static __always_inline void count_ngram(struct task_state *st, __u16 nr)
 static __always_inline void emit_open(__u32 instance, __u16 nr, int dfd, const char *path,
 				      __u32 flags, __u32 mode)
 {
-	struct vigil_open_event *e = reserve(sizeof(*e));
+	struct vigil_open_event *e;
 
+	if (file_hook_active)
+		return;
+	e = reserve(sizeof(*e));
 	if (!e)
 		return;
 	fill_header(&e->h, VIGIL_EV_OPEN, instance);

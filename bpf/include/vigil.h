@@ -77,6 +77,10 @@ struct vigil_fork_event {
 	__u32 _pad;
 };
 
+/* vigil_open_event.syscall_nr when the event comes from the kernel's file-open hook
+ * (fentry/lsm, absolute path) rather than from an open* syscall. */
+#define VIGIL_OPEN_FROM_FILE_HOOK 0xffff
+
 struct vigil_open_event {
 	struct vigil_event_header h;
 	__s32 dfd; /* AT_FDCWD (-100) for cwd-relative */

@@ -14,6 +14,10 @@ export interface HelperHello {
   pid: number;
   ngram: number;
   syscallHook: string;
+  /** "fentry" or "lsm": opens with full kernel paths; "sys_enter": the fallback. */
+  fileHook: string;
+  /** Why the full-path hooks are not in use, e.g. "fentry: Operation not permitted; lsm: ...". */
+  fileHookFallback: string;
   kernel: string;
   arch: string;
   /** Same instant on both clocks: converts the kernel's monotonic ns to wall time. */
@@ -29,6 +33,7 @@ export interface HelperOptions {
   ringbufBytes: number;
   reportUntrackedExecs: boolean;
   syscallHook?: "auto" | "tp_btf" | "raw_tp";
+  fileHook?: "auto" | "fentry" | "lsm" | "sys_enter";
   /** First id the kernel may give an auto-matched agent: set above every id still in use. */
   autoInstanceBase?: number;
   startTimeoutMs?: number;
@@ -116,6 +121,8 @@ export class HelperProcess {
       String(options.ringbufBytes),
       "--syscall-hook",
       options.syscallHook ?? "auto",
+      "--file-hook",
+      options.fileHook ?? "auto",
     ];
     if (!options.reportUntrackedExecs) args.push("--no-untracked-execs");
     if (options.autoInstanceBase) {

@@ -55,6 +55,7 @@ export interface SensorDeps {
 export interface SensorStatus {
   helperPid: number;
   syscallHook: string;
+  fileHook: string;
   restarts: number;
   instances: { id: number; agentType: string; agentId: string; rootPid: number; pids: number[] }[];
 }
@@ -108,6 +109,8 @@ export class Sensor {
     deps.logger.info("sensor started", {
       helperPid: helper.pid,
       syscallHook: helper.hello.syscallHook,
+      fileHook: helper.hello.fileHook,
+      ...(helper.hello.fileHookFallback ? { fileHookFallback: helper.hello.fileHookFallback } : {}),
       kernel: helper.hello.kernel,
       windowSeconds: options.windowSeconds,
     });
@@ -153,6 +156,7 @@ export class Sensor {
     return {
       helperPid: this.helper.pid,
       syscallHook: this.helper.hello.syscallHook,
+      fileHook: this.helper.hello.fileHook,
       restarts: this.totalRestarts,
       instances: this.attribution.instances().map((i) => ({
         id: i.id,

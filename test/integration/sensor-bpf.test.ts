@@ -103,6 +103,38 @@ describe("sensor (eBPF)", rootOnly(), () => {
     );
   });
 
+  test("sensor - opens come from a full-path hook where the kernel allows one, else from sys_enter", async () => {
+    for (const fileHook of ["auto", "sys_enter"] as const) {
+      const ts = await startTestSensor({ helper: { fileHook } });
+      try {
+        const { fileHook: used } = ts.sensor.status();
+        const hello = ts.logs.find((l) => l.msg === "sensor started");
+        if (fileHook === "sys_enter") {
+          assert.equal(used, "sys_enter");
+          assert.equal(hello?.fileHookFallback, "configured");
+        } else {
+          assert.ok(["fentry", "lsm", "sys_enter"].includes(used), used);
+          // a refusal is never silent: the reason is reported
+          if (used === "sys_enter")
+            assert.match(String(hello?.fileHookFallback), /fentry: .*lsm: /);
+        }
+        const trig = spawnTrigger("opens", 3);
+        const instance = await ts.sensor.track(trig.pid, "test-agent");
+        trig.release();
+        await trig.exited;
+        await ts.closeWindow();
+        const w = ts.windowsOf(instance.agentId)[0];
+        assert.deepEqual(
+          w?.files.map((f) => [f.path, f.op, f.count]),
+          [["/dev/null", "read", 3]],
+          `file hook ${used}`,
+        );
+      } finally {
+        await ts.stop();
+      }
+    }
+  });
+
   test("sensor - an untracked process never appears", async () => {
     const ts = await startTestSensor();
     try {
