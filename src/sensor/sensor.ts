@@ -9,8 +9,10 @@ import { ErrorCodes, VigilError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { SensorMetrics } from "../telemetry/metrics.js";
 import { type Attribution, createAttribution, type Instance } from "./attribution.js";
-import { type HelperExit, type HelperOptions, HelperProcess } from "./helper-process.js";
-import { childrenMap, isAlive, listPids, procCgroup, procInfo, readLink } from "./proc.js";
+import { createDiscovery, type Discovery } from "./discovery.js";
+import type { HelperOptions, HelperProcess } from "./helper-process.js";
+import { HelperSupervisor } from "./helper-supervisor.js";
+import { isAlive, procCgroup, readLink } from "./proc.js";
 import type { RuleMatcher } from "./rules.js";
 import type { SyscallArch } from "./syscall-names.js";
 import {
@@ -57,15 +59,26 @@ export interface SensorStatus {
   syscallHook: string;
   fileHook: string;
   restarts: number;
-  instances: { id: number; agentType: string; agentId: string; rootPid: number; pids: number[] }[];
+  instances: {
+    id: number;
+    agentType: string;
+    agentId: string;
+    rootPid: number;
+    pids: number[];
+    /** The kernel has tagged its processes: everything they do from now on is counted. */
+    tagged: boolean;
+  }[];
 }
 
 const newAgentId = (): string => randomBytes(4).toString("hex");
 
 export class Sensor {
-  private helper: HelperProcess;
+  private readonly helpers: HelperSupervisor;
   private readonly attribution: Attribution;
+  private readonly discovery: Discovery;
   private readonly windows: WindowBuilder;
+  /** Instances whose processes the kernel has tagged (a user-space rule match tags later). */
+  private readonly tagged = new Set<number>();
   private readonly ended = new Set<Instance>();
   private readonly drainWaiters = new Map<number, () => void>();
   private lastStats: Record<string, number> = {};
@@ -75,19 +88,24 @@ export class Sensor {
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> = Promise.resolve();
   private stopped = false;
-  private restarts: number[] = [];
-  private totalRestarts = 0;
   private maxAutoInstance = 0;
   private failure: VigilError | undefined;
   private readonly onFailure: ((e: VigilError) => void)[] = [];
 
   private constructor(
-    private readonly options: SensorOptions,
+    options: SensorOptions,
     private readonly deps: SensorDeps,
-    helper: HelperProcess,
+    helpers: HelperSupervisor,
   ) {
-    this.helper = helper;
+    this.helpers = helpers;
     this.attribution = createAttribution(newAgentId);
+    this.discovery = createDiscovery({
+      attribution: this.attribution,
+      rules: deps.rules,
+      // the helper changes when it is restarted: always ask the current one
+      track: (pid, instance) => this.helpers.current.track(pid, instance),
+      onTagged: (instance) => this.tagged.add(instance.id),
+    });
     this.windows = createWindowBuilder({
       host: options.host,
       ngram: options.helper.ngram,
@@ -99,13 +117,30 @@ export class Sensor {
 
   static async open(options: SensorOptions, deps: SensorDeps): Promise<Sensor> {
     let sensor: Sensor | undefined;
-    const helper = await HelperProcess.open(
-      options.helper,
-      (item) => sensor?.onItem(item),
-      (exit) => sensor?.onHelperExit(exit),
+    const early: WireItem[] = [];
+    const helpers = await HelperSupervisor.open(
+      options.restart,
+      {
+        onItem: (item) => (sensor ? sensor.onItem(item) : early.push(item)),
+        onCrash: () => sensor?.onHelperCrash(),
+        arm: async (h, restarted) => {
+          for (const [comm, ruleIndex] of deps.rules.kernelComms()) {
+            await h.watch(comm, ruleIndex + 1);
+          }
+          if (restarted) await sensor?.retagAll(h);
+        },
+        onFatal: (e) => sensor?.fail(e),
+        options: () => ({
+          ...options.helper,
+          autoInstanceBase: (sensor?.maxAutoInstance ?? 0) + 1,
+        }),
+      },
       deps.logger,
+      deps.metrics,
     );
-    sensor = new Sensor(options, deps, helper);
+    sensor = new Sensor(options, deps, helpers);
+    for (const item of early.splice(0)) sensor.onItem(item);
+    const helper = helpers.current;
     deps.logger.info("sensor started", {
       helperPid: helper.pid,
       syscallHook: helper.hello.syscallHook,
@@ -114,8 +149,16 @@ export class Sensor {
       kernel: helper.hello.kernel,
       windowSeconds: options.windowSeconds,
     });
-    await sensor.armHelper();
-    if (options.scanProc ?? true) await sensor.scanRunning();
+    if (options.scanProc ?? true) {
+      for (const found of await sensor.discovery.scanRunning(new Set([process.pid, helper.pid]))) {
+        deps.metrics.trackedInstances.inc({ agent_type: found.agentType });
+        deps.logger.info("found running agent", {
+          agentType: found.agentType,
+          agentId: found.agentId,
+          pid: found.rootPid,
+        });
+      }
+    }
     sensor.timer = setInterval(() => void sensor.closeWindow(), options.windowSeconds * 1000);
     return sensor;
   }
@@ -142,7 +185,7 @@ export class Sensor {
       startedMs: Date.now(),
     });
     try {
-      await this.adoptTree(instance, pid);
+      await this.discovery.adoptTree(instance, pid);
     } catch (e) {
       this.attribution.remove(instance.id);
       throw e;
@@ -154,23 +197,24 @@ export class Sensor {
 
   status(): SensorStatus {
     return {
-      helperPid: this.helper.pid,
-      syscallHook: this.helper.hello.syscallHook,
-      fileHook: this.helper.hello.fileHook,
-      restarts: this.totalRestarts,
+      helperPid: this.helpers.current.pid,
+      syscallHook: this.helpers.current.hello.syscallHook,
+      fileHook: this.helpers.current.hello.fileHook,
+      restarts: this.helpers.total,
       instances: this.attribution.instances().map((i) => ({
         id: i.id,
         agentType: i.agentType,
         agentId: i.agentId,
         rootPid: i.rootPid,
         pids: [...i.pids],
+        tagged: this.tagged.has(i.id),
       })),
     };
   }
 
   /** The helper's process id: tests kill it to check crash handling. */
   get helperPid(): number {
-    return this.helper.pid;
+    return this.helpers.current.pid;
   }
 
   /** Closes the current window now (also what the timer calls). */
@@ -191,141 +235,38 @@ export class Sensor {
     clearInterval(this.timer);
     await this.closeWindow();
     this.stopped = true;
-    await this.helper.stop();
+    await this.helpers.stop();
     await this.deps.sink.close();
   }
 
-  // ---- helper lifecycle ----------------------------------------------------------------------
+  // ---- helper restarts -----------------------------------------------------------------------
 
-  private async armHelper(): Promise<void> {
-    for (const [comm, ruleIndex] of this.deps.rules.kernelComms()) {
-      await this.helper.watch(comm, ruleIndex + 1);
-    }
-  }
-
-  private onHelperExit(exit: HelperExit): void {
-    if (exit.expected || this.stopped) return;
-    this.deps.metrics.helperRestarts.inc();
-    this.totalRestarts++;
+  private onHelperCrash(): void {
     this.pendingDrops.helper_restart = (this.pendingDrops.helper_restart ?? 0) + 1;
-    this.deps.logger.error("BPF helper died; restarting it", {
-      code: ErrorCodes.HELPER_CRASHED,
-      exitCode: exit.code,
-      signal: exit.signal,
-      stderr: exit.stderrTail.trim().slice(-500),
-    });
     for (const done of this.drainWaiters.values()) done();
     this.drainWaiters.clear();
-    void this.restartHelper();
   }
 
-  private async restartHelper(): Promise<void> {
-    const { initialDelayMs, maxDelayMs, maxRestartsPerMinute } = this.options.restart;
-    const now = Date.now();
-    this.restarts = this.restarts.filter((t) => now - t < 60_000);
-    this.restarts.push(now);
-    if (this.restarts.length > maxRestartsPerMinute) {
-      this.fail(
-        new VigilError(
-          ErrorCodes.HELPER_CRASHED,
-          `the BPF helper died ${this.restarts.length} times within a minute; giving up`,
-          {
-            hint: "see the helper's messages above; `bpf/build/vigil-bpf probe` checks the kernel",
-          },
-        ),
-      );
-      return;
-    }
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.restarts.length - 1));
-    await new Promise((r) => setTimeout(r, delay));
-    if (this.stopped) return;
-    try {
-      this.helper = await HelperProcess.open(
-        { ...this.options.helper, autoInstanceBase: this.maxAutoInstance + 1 },
-        (item) => this.onItem(item),
-        (exit) => this.onHelperExit(exit),
-        this.deps.logger,
-      );
-      this.lastStats = {};
-      await this.armHelper();
-      // Re-tag every process of every live instance; drop the ones that died meanwhile.
-      for (const instance of this.attribution.instances()) {
-        for (const pid of [...instance.pids]) {
-          if (!isAlive(pid)) {
-            this.onProcessGone(pid, instance);
-            continue;
-          }
-          await this.helper.track(pid, instance.id).catch(() => this.onProcessGone(pid, instance));
+  /** A new helper knows nothing: re-tag every live process; forget the ones that died. */
+  private async retagAll(helper: HelperProcess): Promise<void> {
+    this.lastStats = {};
+    for (const instance of this.attribution.instances()) {
+      for (const pid of [...instance.pids]) {
+        if (!isAlive(pid)) {
+          this.onProcessGone(pid, instance);
+          continue;
         }
+        await helper.track(pid, instance.id).catch(() => this.onProcessGone(pid, instance));
       }
-      this.deps.logger.info("BPF helper restarted", { helperPid: this.helper.pid });
-    } catch (e) {
-      this.deps.logger.error("restarting the BPF helper failed", { error: (e as Error).message });
-      void this.restartHelper();
     }
   }
 
   private fail(e: VigilError): void {
     this.failure = e;
-    this.deps.logger.error(e.message, { code: e.code, hint: e.hint });
     for (const fn of this.onFailure.splice(0)) fn(e);
   }
 
   // ---- attribution ---------------------------------------------------------------------------
-
-  /** Tags `root` and every descendant that /proc shows now. */
-  private async adoptTree(instance: Instance, root: number): Promise<void> {
-    const infos = listPids()
-      .map(procInfo)
-      .filter((p) => p !== undefined);
-    const kids = childrenMap(infos);
-    const queue = [root];
-    for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-      if (pid !== root) this.attribution.addPid(instance, pid);
-      await this.helper.track(pid, instance.id);
-      queue.push(...(kids.get(pid) ?? []));
-    }
-  }
-
-  /** Finds agents that were running before the sensor started. */
-  private async scanRunning(): Promise<void> {
-    const self = new Set([process.pid, this.helper.pid]);
-    const infos = new Map(
-      listPids()
-        .map(procInfo)
-        .filter((p) => p !== undefined)
-        .map((p) => [p.pid, p]),
-    );
-    const matched = new Map<number, string>();
-    for (const p of infos.values()) {
-      if (self.has(p.pid) || p.ppid === 2 || p.pid === 2) continue; // kernel threads
-      const m = this.deps.rules.match(p);
-      if (m) matched.set(p.pid, m.agentType);
-    }
-    for (const [pid, agentType] of matched) {
-      // The topmost matching process is the instance; matching descendants belong to it.
-      let up = infos.get(pid)?.ppid;
-      let covered = false;
-      for (let depth = 0; up !== undefined && up > 1 && depth < 64; depth++) {
-        if (matched.has(up)) covered = true;
-        up = infos.get(up)?.ppid;
-      }
-      if (covered) continue;
-      const instance = this.attribution.create({
-        agentType,
-        rootPid: pid,
-        source: "rule",
-        startedMs: Date.now(),
-      });
-      try {
-        await this.adoptTree(instance, pid);
-        this.deps.metrics.trackedInstances.inc({ agent_type: agentType });
-        this.deps.logger.info("found running agent", { agentType, agentId: instance.agentId, pid });
-      } catch {
-        this.attribution.remove(instance.id); // it exited while we looked
-      }
-    }
-  }
 
   private onProcessGone(pid: number, instance?: Instance): void {
     const owner = instance ?? this.attribution.ofPid(pid);
@@ -450,7 +391,7 @@ export class Sensor {
       const m = this.deps.rules.match(facts);
       if (!m) {
         // The kernel's comm watch is a pre-filter; the full rule said no.
-        if (autoMatched) void this.helper.untrack(ev.pid).catch(() => {});
+        if (autoMatched) void this.helpers.current.untrack(ev.pid).catch(() => {});
         return;
       }
       if (isAutoInstance(ev.instance)) {
@@ -470,9 +411,13 @@ export class Sensor {
         pid: ev.pid,
         exe: this.deps.privacy.maskPath(facts.exe),
       });
-      if (!autoMatched) {
-        const created = instance;
-        void this.helper.track(ev.pid, created.id).catch(() => this.onProcessGone(ev.pid, created));
+      const created = instance;
+      if (autoMatched) this.tagged.add(created.id);
+      else {
+        void this.helpers.current.track(ev.pid, created.id).then(
+          () => this.tagged.add(created.id),
+          () => this.onProcessGone(ev.pid, created),
+        );
       }
     }
     this.windows.exec(instance, ev, path);
@@ -500,7 +445,7 @@ export class Sensor {
         this.drainWaiters.delete(seq);
         resolve();
       });
-      this.helper.drain(seq);
+      this.helpers.current.drain(seq);
     });
     const closing = this.attribution.instances().map((instance) => ({
       instance,
@@ -513,7 +458,10 @@ export class Sensor {
     this.pendingDrops = {};
     const records = this.windows.close(closing, seq, this.windowStartMs, endMs, drops);
     this.windowStartMs = endMs;
-    for (const instance of this.ended) this.attribution.remove(instance.id);
+    for (const instance of this.ended) {
+      this.attribution.remove(instance.id);
+      this.tagged.delete(instance.id);
+    }
     this.ended.clear();
     if (records.length === 0) return;
     for (const r of records) this.deps.metrics.windows.inc({ agent_type: r.agentType });

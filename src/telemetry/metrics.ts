@@ -4,15 +4,7 @@
  * a series before its first increment.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-
-export const DROP_REASONS = [
-  "ngram_map_full",
-  "flow_map_full",
-  "ringbuf_full",
-  "string_unreadable",
-  "task_storage",
-] as const;
-export type DropReason = (typeof DROP_REASONS)[number];
+import { DROP_REASON_NAMES } from "../sensor/wire-layout.js";
 
 export const SENSOR_STAGES = ["decode", "attribute", "window", "output", "control"] as const;
 export type SensorStage = (typeof SENSOR_STAGES)[number];
@@ -80,7 +72,7 @@ export function createSensorMetrics(registry: Registry): SensorMetrics {
       registers,
     }),
   };
-  for (const r of DROP_REASONS) m.kernelDrops.inc({ reason: r }, 0);
+  for (const r of DROP_REASON_NAMES) m.kernelDrops.inc({ reason: r }, 0);
   for (const k of EVENT_KINDS) m.events.inc({ kind: k }, 0);
   m.helperRestarts.inc(0);
   return m;

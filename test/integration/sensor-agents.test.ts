@@ -202,9 +202,11 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
     });
     try {
       const child = spawn(bin, ["seq"], { stdio: ["pipe", "ignore", "inherit"] });
-      await waitFor(() => ts.sensor.status().instances.length === 1, 5000, "the agent to be found");
-      // the track request is asynchronous: give it a moment before releasing
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(
+        () => ts.sensor.status().instances[0]?.tagged === true,
+        5000,
+        "the agent to be found and tagged",
+      );
       child.stdin?.end("g");
       await new Promise((r) => child.on("exit", r));
       await ts.closeWindow();

@@ -1,0 +1,79 @@
+/**
+ * Finding agents through /proc: the ones already running when the sensor starts, and the
+ * descendants of a process that is adopted while running. New agents after start-up are found
+ * at exec instead (sensor.ts).
+ */
+import type { Attribution, Instance } from "./attribution.js";
+import { childrenMap, listPids, type ProcInfo, procInfo } from "./proc.js";
+import type { RuleMatcher } from "./rules.js";
+
+export interface DiscoveryDeps {
+  attribution: Attribution;
+  rules: RuleMatcher;
+  /** Tags every thread of `pid` with the instance in the kernel. */
+  track(pid: number, instance: number): Promise<number>;
+  onTagged(instance: Instance): void;
+}
+
+export interface Discovery {
+  /** Tags `root` and every descendant /proc shows now as `instance`. */
+  adoptTree(instance: Instance, root: number): Promise<void>;
+  /** Adopts running processes that match a rule (the topmost of a matching chain is the agent). */
+  scanRunning(exclude: ReadonlySet<number>): Promise<Instance[]>;
+}
+
+function snapshot(): ProcInfo[] {
+  return listPids()
+    .map(procInfo)
+    .filter((p) => p !== undefined);
+}
+
+export function createDiscovery(deps: DiscoveryDeps): Discovery {
+  const adopt = async (instance: Instance, root: number, infos: ProcInfo[]): Promise<void> => {
+    const kids = childrenMap(infos);
+    const queue = [root];
+    for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+      if (pid !== root) deps.attribution.addPid(instance, pid);
+      await deps.track(pid, instance.id);
+      queue.push(...(kids.get(pid) ?? []));
+    }
+    deps.onTagged(instance);
+  };
+
+  return {
+    adoptTree: (instance, root) => adopt(instance, root, snapshot()),
+    async scanRunning(exclude) {
+      const infos = snapshot();
+      const byPid = new Map(infos.map((p) => [p.pid, p]));
+      const matched = new Map<number, string>();
+      for (const p of infos) {
+        if (exclude.has(p.pid) || p.pid === 2 || p.ppid === 2) continue; // kernel threads
+        const m = deps.rules.match(p);
+        if (m) matched.set(p.pid, m.agentType);
+      }
+      const found: Instance[] = [];
+      for (const [pid, agentType] of matched) {
+        let covered = false;
+        let up = byPid.get(pid)?.ppid;
+        for (let depth = 0; up !== undefined && up > 1 && depth < 64; depth++) {
+          if (matched.has(up)) covered = true;
+          up = byPid.get(up)?.ppid;
+        }
+        if (covered) continue; // a descendant of another matching process: part of that agent
+        const instance = deps.attribution.create({
+          agentType,
+          rootPid: pid,
+          source: "rule",
+          startedMs: Date.now(),
+        });
+        try {
+          await adopt(instance, pid, infos);
+          found.push(instance);
+        } catch {
+          deps.attribution.remove(instance.id); // it exited while we looked
+        }
+      }
+      return found;
+    },
+  };
+}
