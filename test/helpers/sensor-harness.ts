@@ -103,6 +103,8 @@ export async function startTestSensor(o: TestSensorOptions = {}): Promise<TestSe
 
 export interface Trigger {
   child: ChildProcess;
+  /** What the trigger printed (the server mode prints its port). */
+  stdout(): string;
   pid: number;
   /** Lets the trigger run its sequence. */
   release(): void;
@@ -111,12 +113,17 @@ export interface Trigger {
 
 export function spawnTrigger(mode: string, n?: number): Trigger {
   const child = spawn(buildFixture("trigger"), n === undefined ? [mode] : [mode, String(n)], {
-    stdio: ["pipe", "ignore", "inherit"],
+    stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = once(child, "exit");
   if (child.pid === undefined) throw new Error("trigger did not start");
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
   return {
     child,
+    stdout: () => out,
     pid: child.pid,
     release: () => child.stdin?.end("g"),
     exited,

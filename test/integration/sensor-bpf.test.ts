@@ -135,6 +135,57 @@ describe("sensor (eBPF)", rootOnly(), () => {
     }
   });
 
+  test("sensor - privilege calls, bind/listen/accept and cwd-relative opens are reported", async () => {
+    const ts = await startTestSensor({ helper: { fileHook: "sys_enter" } });
+    try {
+      const run = async (mode: string) => {
+        const trig = spawnTrigger(mode);
+        const instance = await ts.sensor.track(trig.pid, "test-agent", `t-${mode}`);
+        trig.release();
+        await trig.exited;
+        return { instance, trig };
+      };
+      await run("priv");
+      const server = await run("server");
+      await run("chdir");
+      await ts.closeWindow();
+
+      const priv = ts.windowsOf("t-priv")[0];
+      const uid = String(process.getuid?.());
+      const gid = String(process.getgid?.());
+      assert.deepEqual(
+        priv?.privilege.map((p) => [p.syscall, p.args[0], p.count]),
+        [
+          ["setuid", uid, 1],
+          ["setgid", gid, 1],
+          ["unshare", "0", 1],
+        ],
+      );
+
+      const port = Number(server.trig.stdout().trim());
+      assert.ok(port > 0);
+      const net = ts.windowsOf("t-server")[0]?.net ?? [];
+      const find = (direction: string, p: number) =>
+        net.find((n) => n.direction === direction && n.port === p && n.address === "127.0.0.1");
+      assert.ok(find("listen", 0), `bind to port 0 is reported: ${JSON.stringify(net)}`);
+      assert.ok(find("listen", port), "listen reports the bound local port");
+      assert.equal(find("out", port)?.connections, 1, "connect");
+      assert.equal(find("in", port)?.connections, 1, "accept on the local port");
+      assert.ok(net.filter((n) => n.family === "inet").every((n) => n.protocol === "tcp"));
+      // node's spawn gives the trigger a socketpair for stdout: its printf is a unix flow
+      assert.ok(net.some((n) => n.family === "unix" && n.bytesOut === String(port).length + 1));
+
+      const files = ts.windowsOf("t-chdir")[0]?.files ?? [];
+      assert.deepEqual(
+        files.map((f) => [f.path, f.class]),
+        [["/tmp/vigil-rel-probe", "temp"]],
+        "a relative open after chdir resolves against the new cwd",
+      );
+    } finally {
+      await ts.stop();
+    }
+  });
+
   test("sensor - an untracked process never appears", async () => {
     const ts = await startTestSensor();
     try {
