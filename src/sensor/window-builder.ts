@@ -47,6 +47,7 @@ interface Acc {
   truncated: Record<string, number>;
 }
 
+const PATH_CACHE_SIZE = 8192;
 const O_ACCMODE = 3;
 const O_CREAT = 0o100;
 const O_TRUNC = 0o1000;
@@ -150,6 +151,20 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
       recvs: 0,
     }));
 
+  // Agents open the same files over and over (libraries, modules, their workspace): classify
+  // and mask each path once. Bounded: cleared whole when full, which is cheap and rare.
+  const described = new Map<string, { cls: FileClass; path: string }>();
+  const describePath = (absPath: string, workspace: string | undefined) => {
+    const key = workspace === undefined ? absPath : `${workspace}\0${absPath}`;
+    let d = described.get(key);
+    if (!d) {
+      if (described.size >= PATH_CACHE_SIZE) described.clear();
+      d = { cls: options.classify(absPath, workspace), path: privacy.maskPath(absPath) };
+      described.set(key, d);
+    }
+    return d;
+  };
+
   return {
     exec(instance, ev, path) {
       const a = acc(instance);
@@ -169,8 +184,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
       const a = acc(instance);
       const acc_mode = ev.openFlags & O_ACCMODE;
       const op = acc_mode !== 0 || (ev.openFlags & (O_CREAT | O_TRUNC)) !== 0 ? "write" : "read";
-      const cls = options.classify(absPath, instance.workspace);
-      const path = privacy.maskPath(absPath);
+      const { cls, path } = describePath(absPath, instance.workspace);
       const entry = upsert(a, "files", `${op}|${path}`, () => ({ path, class: cls, op, count: 0 }));
       if (entry) entry.count++;
     },
