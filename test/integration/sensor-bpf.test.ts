@@ -160,6 +160,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
           ["setgid", gid, 1],
           ["unshare", "0", 1],
         ],
+        JSON.stringify(ts.windowsOf("t-priv")),
       );
 
       const port = Number(server.trig.stdout().trim());
@@ -179,7 +180,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
       assert.deepEqual(
         files.map((f) => [f.path, f.class]),
         [["/tmp/vigil-rel-probe", "temp"]],
-        "a relative open after chdir resolves against the new cwd",
+        `a relative open after chdir resolves against the new cwd: ${JSON.stringify(ts.windowsOf("t-chdir"))}`,
       );
     } finally {
       await ts.stop();
