@@ -97,8 +97,8 @@ export async function startSensor(
     control = await ControlServer.open(
       s.controlSocket,
       {
-        track: async (pid, agentType, agentId) => {
-          const i = await sensor.track(pid, agentType, agentId);
+        track: async (pid, agentType, agentId, fresh) => {
+          const i = await sensor.track(pid, agentType, agentId, { fresh: fresh === true });
           return { instance: i.id, agentId: i.agentId };
         },
         status: () => sensor.status(),

@@ -75,6 +75,7 @@ export async function execCommand(argv: string[]): Promise<number> {
       op: "track",
       pid,
       agentType,
+      fresh: true,
       ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
     }).catch((cause: NodeJS.ErrnoException) => {
       throw new VigilError(

@@ -14,6 +14,7 @@ export interface ControlHandler {
     pid: number,
     agentType: string,
     agentId?: string,
+    fresh?: boolean,
   ): Promise<{ instance: number; agentId: string }>;
   status(): unknown;
 }
@@ -23,6 +24,8 @@ export interface ControlRequest {
   pid?: number;
   agentType?: string;
   agentId?: string;
+  /** The process was stopped before its exec and has no children yet. */
+  fresh?: boolean;
 }
 
 const AGENT_TYPE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -115,7 +118,12 @@ async function handle(line: string, handler: ControlHandler): Promise<unknown> {
       error: "agentId must match /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/",
     };
   }
-  const res = await handler.track(req.pid as number, req.agentType, req.agentId);
+  const res = await handler.track(
+    req.pid as number,
+    req.agentType,
+    req.agentId,
+    req.fresh === true,
+  );
   return { ok: true, ...res };
 }
 

@@ -4,7 +4,7 @@
  * at exec instead (sensor.ts).
  */
 import type { Attribution, Instance } from "./attribution.js";
-import { childrenMap, listPids, type ProcInfo, procInfo } from "./proc.js";
+import { childrenMap, listPids, type ProcInfo, procDescendants, procInfo } from "./proc.js";
 import type { RuleMatcher } from "./rules.js";
 
 export interface DiscoveryDeps {
@@ -16,8 +16,11 @@ export interface DiscoveryDeps {
 }
 
 export interface Discovery {
-  /** Tags `root` and every descendant /proc shows now as `instance`. */
-  adoptTree(instance: Instance, root: number): Promise<void>;
+  /**
+   * Tags `root` and every descendant /proc shows now as `instance`. `fresh`: the caller knows
+   * the process has no children yet (vigil exec stops it before exec), so /proc is not read.
+   */
+  adoptTree(instance: Instance, root: number, fresh?: boolean): Promise<void>;
   /** Adopts running processes that match a rule (the topmost of a matching chain is the agent). */
   scanRunning(exclude: ReadonlySet<number>): Promise<Instance[]>;
 }
@@ -41,7 +44,18 @@ export function createDiscovery(deps: DiscoveryDeps): Discovery {
   };
 
   return {
-    adoptTree: (instance, root) => adopt(instance, root, snapshot()),
+    async adoptTree(instance, root, fresh = false) {
+      const below = fresh ? [] : procDescendants(root);
+      if (below === undefined) return adopt(instance, root, snapshot());
+      // The common case (`vigil exec` stops its child before exec: no descendants) reads a
+      // few files instead of every process on the host.
+      await deps.track(root, instance.id);
+      for (const pid of below) {
+        deps.attribution.addPid(instance, pid);
+        await deps.track(pid, instance.id);
+      }
+      deps.onTagged(instance);
+    },
     async scanRunning(exclude) {
       const infos = snapshot();
       const byPid = new Map(infos.map((p) => [p.pid, p]));

@@ -97,3 +97,33 @@ export function childrenMap(infos: Iterable<ProcInfo>): Map<number, number[]> {
   }
   return kids;
 }
+
+/**
+ * Descendants of `pid` from /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN), without
+ * reading every process on the host; undefined where the kernel lacks those files.
+ */
+export function procDescendants(pid: number): number[] | undefined {
+  const out: number[] = [];
+  const queue = [pid];
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tids) {
+      const text = readText(`/proc/${p}/task/${tid}/children`);
+      if (text === undefined) {
+        if (p === pid) return undefined; // no children files on this kernel
+        continue;
+      }
+      for (const c of text.split(" ")) {
+        if (c.trim() === "") continue;
+        out.push(Number(c));
+        queue.push(Number(c));
+      }
+    }
+  }
+  return out;
+}

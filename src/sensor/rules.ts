@@ -17,7 +17,7 @@ export interface Rule {
   readonly cgroup?: string;
 }
 
-/** What is known about a process when it execs. */
+/** What is known about a process when it execs. `exe` and `cgroup` may be getters that read /proc. */
 export interface ProcessFacts {
   exe: string;
   comm: string;
@@ -134,11 +134,13 @@ function compile(rule: Rule, index: number): CompiledRule {
   };
 }
 
+// Cheapest first: comm and argv come with the exec event, while exe and cgroup may need a /proc
+// read (ProcessFacts may compute them lazily), which this order skips for most processes.
 function matches(r: CompiledRule, p: ProcessFacts): boolean {
   if (r.comm !== undefined && r.comm !== p.comm) return false;
+  if (r.argv !== undefined && !r.argv.test(p.argv.join(" "))) return false;
   if (r.exe !== undefined && !r.exe.test(p.exe)) return false;
   if (r.cgroup !== undefined && (p.cgroup === undefined || !r.cgroup.test(p.cgroup))) return false;
-  if (r.argv !== undefined && !r.argv.test(p.argv.join(" "))) return false;
   return true;
 }
 

@@ -13,7 +13,7 @@ import { createDiscovery, type Discovery } from "./discovery.js";
 import type { HelperOptions, HelperProcess } from "./helper-process.js";
 import { HelperSupervisor } from "./helper-supervisor.js";
 import { isAlive, procCgroup, readLink } from "./proc.js";
-import type { RuleMatcher } from "./rules.js";
+import type { ProcessFacts, RuleMatcher } from "./rules.js";
 import type { SyscallArch } from "./syscall-names.js";
 import {
   createWindowBuilder,
@@ -175,7 +175,12 @@ export class Sensor {
    * Tracks `pid` and its current descendants as one new agent instance. Used by `vigil exec`
    * (the process is stopped before its exec, so nothing it does is missed).
    */
-  async track(pid: number, agentType: string, agentId?: string): Promise<Instance> {
+  async track(
+    pid: number,
+    agentType: string,
+    agentId?: string,
+    options: { fresh?: boolean } = {},
+  ): Promise<Instance> {
     if (!isAlive(pid)) {
       throw new VigilError(ErrorCodes.TRACK_FAILED, `no process with pid ${pid}`);
     }
@@ -187,7 +192,7 @@ export class Sensor {
       startedMs: Date.now(),
     });
     try {
-      await this.discovery.adoptTree(instance, pid);
+      await this.discovery.adoptTree(instance, pid, options.fresh);
     } catch (e) {
       this.attribution.remove(instance.id);
       throw e;
@@ -386,17 +391,12 @@ export class Sensor {
   }
 
   private onExec(ev: ExecEvent): void {
-    const path = this.attribution.resolve(ev.pid, -100, ev.filename);
     let instance = ev.instance ? this.attribution.get(ev.instance) : undefined;
     if (!instance) {
       const autoMatched = (ev.flags & EventFlags.AUTO_MATCHED) !== 0;
       if (ev.instance && !autoMatched) return; // a tag from before a restart, already handled
-      const facts = {
-        exe: readLink(`/proc/${ev.pid}/exe`) ?? path,
-        comm: ev.comm,
-        argv: ev.argv,
-        cgroup: procCgroup(ev.pid) ?? "",
-      };
+      // Every exec on the host comes here: read /proc only if a rule asks for exe or cgroup.
+      const facts = lazyFacts(ev, () => this.attribution.resolve(ev.pid, -100, ev.filename));
       const m = this.deps.rules.match(facts);
       if (!m) {
         // The kernel's comm watch is a pre-filter; the full rule said no.
@@ -430,7 +430,7 @@ export class Sensor {
         );
       }
     }
-    this.windows.exec(instance, ev, path);
+    this.windows.exec(instance, ev, this.attribution.resolve(ev.pid, -100, ev.filename));
   }
 
   // ---- windows -------------------------------------------------------------------------------
@@ -487,4 +487,21 @@ export class Sensor {
       });
     }
   }
+}
+
+function lazyFacts(ev: ExecEvent, path: () => string): ProcessFacts {
+  let exe: string | undefined;
+  let cgroup: string | undefined;
+  return {
+    comm: ev.comm,
+    argv: ev.argv,
+    get exe() {
+      exe ??= readLink(`/proc/${ev.pid}/exe`) ?? path();
+      return exe;
+    },
+    get cgroup() {
+      cgroup ??= procCgroup(ev.pid) ?? "";
+      return cgroup;
+    },
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Registry } from "prom-client";
@@ -13,7 +14,7 @@ import type { HelperOptions } from "../../src/sensor/helper-process.js";
 import { createPrivacy } from "../../src/sensor/privacy.js";
 import { createRuleMatcher, type Rule } from "../../src/sensor/rules.js";
 import { Sensor, type WindowSink } from "../../src/sensor/sensor.js";
-import { hostArch } from "../../src/sensor/syscall-names.js";
+import { hostArch, syscallNumber } from "../../src/sensor/syscall-names.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createSensorMetrics, type SensorMetrics } from "../../src/telemetry/metrics.js";
 import { buildFixture, REPO } from "./build-fixture.js";
@@ -111,8 +112,13 @@ export interface Trigger {
   exited: Promise<unknown>;
 }
 
-export function spawnTrigger(mode: string, n?: number): Trigger {
-  const child = spawn(buildFixture("trigger"), n === undefined ? [mode] : [mode, String(n)], {
+/**
+ * Starts a trigger and resolves once it sleeps in its read(0): tracking it from then on counts
+ * exactly the syscalls of its sequence (tracking it earlier would count its start-up too).
+ */
+export async function spawnTrigger(mode: string, n?: number, binary?: string): Promise<Trigger> {
+  const path = binary ?? buildFixture("trigger");
+  const child = spawn(path, n === undefined ? [mode] : [mode, String(n)], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = once(child, "exit");
@@ -121,6 +127,22 @@ export function spawnTrigger(mode: string, n?: number): Trigger {
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
   });
+  const readNr = syscallNumber(hostArch(), "read");
+  await waitFor(
+    () => {
+      try {
+        return (
+          readlinkSync(`/proc/${child.pid}/exe`) === path &&
+          readFileSync(`/proc/${child.pid}/syscall`, "utf8").startsWith(`${readNr} `)
+        );
+      } catch {
+        return false;
+      }
+    },
+    5000,
+    "the trigger to block in read(0)",
+    2,
+  );
   return {
     child,
     stdout: () => out,
@@ -137,11 +159,12 @@ export async function waitFor(
   pred: () => boolean,
   timeoutMs = 5000,
   what = "condition",
+  everyMs = 20,
 ): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!pred()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+    await sleep(everyMs);
   }
 }
 

@@ -15,7 +15,7 @@ import { ControlServer } from "../../src/sensor/control-server.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { buildFixture, REPO } from "../helpers/build-fixture.js";
 import { rootOnly } from "../helpers/root.js";
-import { ngramMap, startTestSensor, waitFor } from "../helpers/sensor-harness.js";
+import { ngramMap, spawnTrigger, startTestSensor, waitFor } from "../helpers/sensor-harness.js";
 
 const run = promisify(execFile);
 /** The TypeScript loader, by absolute URL: the CLI runs from other working directories. */
@@ -41,8 +41,8 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
     const control = await ControlServer.open(
       socket,
       {
-        track: async (pid, agentType, agentId) => {
-          const i = await ts.sensor.track(pid, agentType, agentId);
+        track: async (pid, agentType, agentId, fresh) => {
+          const i = await ts.sensor.track(pid, agentType, agentId, { fresh: fresh === true });
           return { instance: i.id, agentId: i.agentId };
         },
         status: () => ts.sensor.status(),
@@ -224,8 +224,8 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-rule-"));
     const bin = join(dir, "vigil-trig-p");
     copyFileSync(buildFixture("trigger"), bin);
-    const child = spawn(bin, ["seq"], { stdio: ["pipe", "ignore", "inherit"] });
-    await new Promise((r) => setTimeout(r, 100));
+    const trig = await spawnTrigger("seq", undefined, bin);
+    const child = trig.child;
     const ts = await startTestSensor({
       rules: [{ agentType: "preexisting", comm: "vigil-trig-p" }],
       scanProc: true,

@@ -35,7 +35,7 @@ const SEQ_TRIGRAMS = new Map([
 async function runSeq(helper: { syscallHook?: "tp_btf" | "raw_tp"; ngram?: number } = {}) {
   const ts = await startTestSensor({ helper });
   try {
-    const trig = spawnTrigger("seq");
+    const trig = await spawnTrigger("seq");
     const instance = await ts.sensor.track(trig.pid, "test-agent", `seq-${helper.syscallHook}`);
     trig.release();
     await trig.exited;
@@ -118,7 +118,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
           if (used === "sys_enter")
             assert.match(String(hello?.fileHookFallback), /fentry: .*lsm: /);
         }
-        const trig = spawnTrigger("opens", 3);
+        const trig = await spawnTrigger("opens", 3);
         const instance = await ts.sensor.track(trig.pid, "test-agent");
         trig.release();
         await trig.exited;
@@ -139,7 +139,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
     const ts = await startTestSensor({ helper: { fileHook: "sys_enter" } });
     try {
       const run = async (mode: string) => {
-        const trig = spawnTrigger(mode);
+        const trig = await spawnTrigger(mode);
         const instance = await ts.sensor.track(trig.pid, "test-agent", `t-${mode}`);
         trig.release();
         await trig.exited;
@@ -190,8 +190,8 @@ describe("sensor (eBPF)", rootOnly(), () => {
   test("sensor - an untracked process never appears", async () => {
     const ts = await startTestSensor();
     try {
-      const tracked = spawnTrigger("seq");
-      const untracked = spawnTrigger("yield");
+      const tracked = await spawnTrigger("seq");
+      const untracked = await spawnTrigger("yield");
       const instance = await ts.sensor.track(tracked.pid, "test-agent");
       untracked.release();
       tracked.release();
@@ -212,7 +212,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
     try {
       const helperPid = ts.sensor.helperPid;
       assert.equal(syscallLinks(helperPid), 0, "idle: no sys_enter hook");
-      const trig = spawnTrigger("seq");
+      const trig = await spawnTrigger("seq");
       await ts.sensor.track(trig.pid, "test-agent");
       assert.equal(syscallLinks(helperPid), 1, "tracking: the sys_enter hook is attached");
       trig.release();
@@ -230,7 +230,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
   test("sensor - a full n-gram map is counted as a drop, not lost silently", async () => {
     const ts = await startTestSensor({ helper: { ngramMapEntries: 16 } });
     try {
-      const trig = spawnTrigger("spread", 20_000);
+      const trig = await spawnTrigger("spread", 20_000);
       const instance = await ts.sensor.track(trig.pid, "test-agent");
       trig.release();
       await trig.exited;
@@ -249,7 +249,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
   test("sensor - a full ring buffer is counted as a drop", async () => {
     const ts = await startTestSensor({ helper: { ringbufBytes: 4096 } });
     try {
-      const trig = spawnTrigger("opens", 900);
+      const trig = await spawnTrigger("opens", 900);
       const instance = await ts.sensor.track(trig.pid, "test-agent");
       trig.release();
       await trig.exited;
@@ -268,7 +268,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
 
   test("sensor - a killed helper is reported and restarted, and tracking goes on", async () => {
     const ts = await startTestSensor();
-    const trig = spawnTrigger("loop");
+    const trig = await spawnTrigger("loop");
     try {
       const instance = await ts.sensor.track(trig.pid, "test-agent");
       trig.release();
