@@ -10,7 +10,7 @@ if [ "$(id -u)" = 0 ] && [ -d /sys/kernel/tracing ] && ! mountpoint -q /sys/kern
 fi
 
 npx tsc -p tsconfig.json --noEmit
-npx biome check
+npx biome check --error-on-warnings
 shopt -s nullglob
 files=(test/unit/*.test.ts test/integration/*.test.ts)
 exec npx c8 --check-coverage --lines 85 --include 'src/**' --reporter text-summary \

@@ -4,11 +4,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, readlinkSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, readlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import type { WindowRecord } from "../../src/contracts/window.js";
+import type { Instance } from "../../src/sensor/attribution.js";
 import { createFileClassifier } from "../../src/sensor/file-class.js";
 import type { HelperOptions } from "../../src/sensor/helper-process.js";
 import { createPrivacy } from "../../src/sensor/privacy.js";
@@ -173,4 +175,28 @@ export function ngramMap(w: WindowRecord): Map<string, number> {
   return new Map(
     w.syscalls.ngrams.map((g) => [g.slice(0, -1).join(","), g.at(-1) as number] as const),
   );
+}
+
+/**
+ * Runs a trigger as a tracked agent to its end. With `close` (the default) the window is closed
+ * and returned; otherwise the caller closes it after running more.
+ */
+export async function runTracked(
+  ts: TestSensor,
+  mode: string,
+  options: { n?: number; agentId?: string; close?: boolean } = {},
+): Promise<{ trig: Trigger; instance: Instance; window: WindowRecord | undefined }> {
+  const trig = await spawnTrigger(mode, options.n);
+  const instance = await ts.sensor.track(trig.pid, "test-agent", options.agentId);
+  trig.release();
+  await trig.exited;
+  if (options.close ?? true) await ts.closeWindow();
+  return { trig, instance, window: ts.windowsOf(instance.agentId)[0] };
+}
+
+/** A copy of the trigger under another name (rules match on comm and exe). */
+export function namedTrigger(name: string): string {
+  const bin = join(mkdtempSync(join(tmpdir(), "vigil-rule-")), name);
+  copyFileSync(buildFixture("trigger"), bin);
+  return bin;
 }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +13,15 @@ import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { ControlServer } from "../../src/sensor/control-server.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
-import { buildFixture, REPO } from "../helpers/build-fixture.js";
+import { REPO } from "../helpers/build-fixture.js";
 import { rootOnly } from "../helpers/root.js";
-import { ngramMap, spawnTrigger, startTestSensor, waitFor } from "../helpers/sensor-harness.js";
+import {
+  namedTrigger,
+  ngramMap,
+  spawnTrigger,
+  startTestSensor,
+  waitFor,
+} from "../helpers/sensor-harness.js";
 
 const run = promisify(execFile);
 /** The TypeScript loader, by absolute URL: the CLI runs from other working directories. */
@@ -169,9 +175,7 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
   });
 
   test("sensor - a comm rule starts tracking in the kernel at exec", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "vigil-rule-"));
-    const bin = join(dir, "vigil-trig-k");
-    copyFileSync(buildFixture("trigger"), bin);
+    const bin = namedTrigger("vigil-trig-k");
     const ts = await startTestSensor({
       rules: [{ agentType: "kernel-matched", comm: "vigil-trig-k" }],
     });
@@ -195,9 +199,7 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
   });
 
   test("sensor - an exe rule is matched in user space after exec", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "vigil-rule-"));
-    const bin = join(dir, "vigil-trig-u");
-    copyFileSync(buildFixture("trigger"), bin);
+    const bin = namedTrigger("vigil-trig-u");
     const ts = await startTestSensor({
       rules: [{ agentType: "exe-matched", exe: "**/vigil-trig-u" }],
     });
@@ -221,9 +223,7 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
   });
 
   test("sensor - agents already running at start-up are found through /proc", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "vigil-rule-"));
-    const bin = join(dir, "vigil-trig-p");
-    copyFileSync(buildFixture("trigger"), bin);
+    const bin = namedTrigger("vigil-trig-p");
     const trig = await spawnTrigger("seq", undefined, bin);
     const child = trig.child;
     const ts = await startTestSensor({

@@ -16,6 +16,7 @@ import { rootOnly } from "../helpers/root.js";
 import {
   HELPER_PATH,
   ngramMap,
+  runTracked,
   sleep,
   spawnTrigger,
   startTestSensor,
@@ -35,11 +36,7 @@ const SEQ_TRIGRAMS = new Map([
 async function runSeq(helper: { syscallHook?: "tp_btf" | "raw_tp"; ngram?: number } = {}) {
   const ts = await startTestSensor({ helper });
   try {
-    const trig = await spawnTrigger("seq");
-    const instance = await ts.sensor.track(trig.pid, "test-agent", `seq-${helper.syscallHook}`);
-    trig.release();
-    await trig.exited;
-    await ts.closeWindow();
+    const { instance } = await runTracked(ts, "seq", { agentId: `seq-${helper.syscallHook}` });
     return ts.windowsOf(instance.agentId);
   } finally {
     await ts.stop();
@@ -118,12 +115,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
           if (used === "sys_enter")
             assert.match(String(hello?.fileHookFallback), /fentry: .*lsm: /);
         }
-        const trig = await spawnTrigger("opens", 3);
-        const instance = await ts.sensor.track(trig.pid, "test-agent");
-        trig.release();
-        await trig.exited;
-        await ts.closeWindow();
-        const w = ts.windowsOf(instance.agentId)[0];
+        const { window: w } = await runTracked(ts, "opens", { n: 3 });
         assert.deepEqual(
           w?.files.map((f) => [f.path, f.op, f.count]),
           [["/dev/null", "read", 3]],
@@ -138,13 +130,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
   test("sensor - privilege calls, bind/listen/accept and cwd-relative opens are reported", async () => {
     const ts = await startTestSensor({ helper: { fileHook: "sys_enter" } });
     try {
-      const run = async (mode: string) => {
-        const trig = await spawnTrigger(mode);
-        const instance = await ts.sensor.track(trig.pid, "test-agent", `t-${mode}`);
-        trig.release();
-        await trig.exited;
-        return { instance, trig };
-      };
+      const run = (mode: string) => runTracked(ts, mode, { agentId: `t-${mode}`, close: false });
       await run("priv");
       const server = await run("server");
       await run("chdir");
@@ -230,12 +216,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
   test("sensor - a full n-gram map is counted as a drop, not lost silently", async () => {
     const ts = await startTestSensor({ helper: { ngramMapEntries: 16 } });
     try {
-      const trig = await spawnTrigger("spread", 20_000);
-      const instance = await ts.sensor.track(trig.pid, "test-agent");
-      trig.release();
-      await trig.exited;
-      await ts.closeWindow();
-      const w = ts.windowsOf(instance.agentId)[0];
+      const { window: w } = await runTracked(ts, "spread", { n: 20_000 });
       assert.ok(w);
       assert.ok(w.syscalls.ngrams.length <= 16);
       assert.ok((w.drops.ngram_map_full ?? 0) > 1000, `drops: ${JSON.stringify(w.drops)}`);
@@ -249,12 +230,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
   test("sensor - a full ring buffer is counted as a drop", async () => {
     const ts = await startTestSensor({ helper: { ringbufBytes: 4096 } });
     try {
-      const trig = await spawnTrigger("opens", 900);
-      const instance = await ts.sensor.track(trig.pid, "test-agent");
-      trig.release();
-      await trig.exited;
-      await ts.closeWindow();
-      const w = ts.windowsOf(instance.agentId)[0];
+      const { window: w } = await runTracked(ts, "opens", { n: 900 });
       assert.ok(w);
       const opens = w.files.find((f) => f.path === "/dev/null")?.count ?? 0;
       const dropped = w.drops.ringbuf_full ?? 0;
