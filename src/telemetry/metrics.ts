@@ -77,3 +77,67 @@ export function createSensorMetrics(registry: Registry): SensorMetrics {
   m.helperRestarts.inc(0);
   return m;
 }
+
+export const BUS_KINDS = ["window", "event", "alert"] as const;
+
+export interface BusMetrics {
+  published: Counter<"kind">;
+  consumed: Counter<"kind">;
+  invalid: Counter<"kind" | "reason">;
+  connected: Gauge;
+  reconnects: Counter;
+  bufferedWindows: Gauge;
+  bufferedBytes: Gauge;
+}
+
+/** Bus metrics; `vigil_sensor_dropped_total` for the publisher's buffer is in SensorMetrics. */
+export function createBusMetrics(registry: Registry): BusMetrics {
+  const registers = [registry];
+  const m: BusMetrics = {
+    published: new Counter({
+      name: "vigil_bus_published_total",
+      help: "Messages published and acknowledged by JetStream, by kind",
+      labelNames: ["kind"],
+      registers,
+    }),
+    consumed: new Counter({
+      name: "vigil_bus_consumed_total",
+      help: "Valid messages consumed, by kind",
+      labelNames: ["kind"],
+      registers,
+    }),
+    invalid: new Counter({
+      name: "vigil_bus_invalid_total",
+      help: "Messages that failed validation and went to the dead-letter queue, by kind and reason",
+      labelNames: ["kind", "reason"],
+      registers,
+    }),
+    connected: new Gauge({
+      name: "vigil_bus_connected",
+      help: "1 while connected to NATS",
+      registers,
+    }),
+    reconnects: new Counter({
+      name: "vigil_bus_reconnects_total",
+      help: "Times the NATS connection was re-established",
+      registers,
+    }),
+    bufferedWindows: new Gauge({
+      name: "vigil_sensor_buffered_windows",
+      help: "Windows waiting to be published (NATS slow or unreachable)",
+      registers,
+    }),
+    bufferedBytes: new Gauge({
+      name: "vigil_sensor_buffered_bytes",
+      help: "Bytes of windows waiting to be published",
+      registers,
+    }),
+  };
+  for (const kind of BUS_KINDS) {
+    m.published.inc({ kind }, 0);
+    m.consumed.inc({ kind }, 0);
+    for (const reason of ["oversized", "not_json", "schema"]) m.invalid.inc({ kind, reason }, 0);
+  }
+  m.reconnects.inc(0);
+  return m;
+}

@@ -1,0 +1,145 @@
+/**
+ * The sensor's side of the bus: a WindowSink that never blocks the sensor and never loses a
+ * window silently. Windows wait in a bounded buffer (count and bytes) and are published in
+ * order, each waiting for JetStream's ack; while NATS is unreachable the head is retried with
+ * backoff. Past the bound the oldest window is dropped and counted
+ * (vigil_sensor_dropped_total{reason="buffer_full"}): recent behaviour matters most to
+ * detection. A message id per window makes a retry after a lost ack a no-op in the stream.
+ */
+import { encodeMessage, type WindowRecord, windowsSubject } from "../contracts/index.js";
+import type { WindowSink } from "../sensor/sensor.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { BusMetrics, SensorMetrics } from "../telemetry/metrics.js";
+
+export interface PublishTarget {
+  publish(kind: "window", subject: string, data: Uint8Array, msgId: string): Promise<void>;
+}
+
+export interface BufferLimits {
+  maxWindows: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_BUFFER_LIMITS: BufferLimits = {
+  maxWindows: 10_000,
+  maxBytes: 256 * 1024 ** 2,
+};
+
+interface Pending {
+  subject: string;
+  data: Uint8Array;
+  msgId: string;
+}
+
+export interface WindowPublisherDeps {
+  logger: Logger;
+  sensorMetrics: SensorMetrics;
+  busMetrics: BusMetrics;
+  /** For tests: how long to wait before retrying after a failure (doubles up to maxMs). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export class WindowPublisher implements WindowSink {
+  private readonly queue: Pending[] = [];
+  private bytes = 0;
+  private pumping: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly target: PublishTarget,
+    private readonly limits: BufferLimits,
+    private readonly deps: WindowPublisherDeps,
+  ) {}
+
+  /** Buffers the records and returns at once; publishing happens in the background. */
+  async write(records: readonly WindowRecord[]): Promise<void> {
+    for (const r of records) {
+      const data = encodeMessage(r);
+      this.queue.push({
+        subject: windowsSubject(r.agentType, r.host),
+        data,
+        msgId: `${r.host}:${r.agentId}:${r.seq}:${r.start}`,
+      });
+      this.bytes += data.byteLength;
+    }
+    let dropped = 0;
+    while (
+      this.queue.length > 0 &&
+      (this.queue.length > this.limits.maxWindows || this.bytes > this.limits.maxBytes)
+    ) {
+      const old = this.queue.shift() as Pending;
+      this.bytes -= old.data.byteLength;
+      dropped++;
+    }
+    if (dropped > 0) {
+      this.deps.sensorMetrics.dropped.inc({ reason: "buffer_full" }, dropped);
+      this.deps.logger.limited(
+        "warn",
+        "buffer_full",
+        "window buffer full: dropped the oldest windows",
+        {
+          dropped,
+          buffered: this.queue.length,
+        },
+      );
+    }
+    this.gauges();
+    this.pumping ??= this.pump().finally(() => {
+      this.pumping = undefined;
+    });
+  }
+
+  /** Windows not yet acknowledged by JetStream. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Flushes for up to `timeoutMs`; what is still buffered then is counted as dropped. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.queue.length > 0 && Date.now() < until) await sleep(20);
+    this.closed = true;
+    if (this.queue.length > 0) {
+      this.deps.sensorMetrics.dropped.inc({ reason: "shutdown" }, this.queue.length);
+      this.deps.logger.error("stopping with windows NATS never acknowledged", {
+        dropped: this.queue.length,
+      });
+      this.queue.length = 0;
+      this.bytes = 0;
+      this.gauges();
+    }
+  }
+
+  private async pump(): Promise<void> {
+    const { initialMs, maxMs } = this.deps.backoff ?? { initialMs: 100, maxMs: 5000 };
+    let delay = initialMs;
+    while (this.queue.length > 0 && !this.closed) {
+      const head = this.queue[0] as Pending;
+      try {
+        await this.target.publish("window", head.subject, head.data, head.msgId);
+        delay = initialMs;
+        // The head may have been dropped by an overflow while it was in flight.
+        if (this.queue[0] === head) {
+          this.queue.shift();
+          this.bytes -= head.data.byteLength;
+        }
+        this.gauges();
+      } catch (e) {
+        this.deps.logger.limited("warn", "publish", "publishing a window failed; retrying", {
+          error: (e as Error).message,
+          buffered: this.queue.length,
+          retryInMs: delay,
+        });
+        await sleep(delay);
+        delay = Math.min(maxMs, delay * 2);
+      }
+    }
+  }
+
+  private gauges(): void {
+    this.deps.busMetrics.bufferedWindows.set(this.queue.length);
+    this.deps.busMetrics.bufferedBytes.set(this.bytes);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

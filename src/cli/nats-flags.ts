@@ -1,0 +1,82 @@
+/**
+ * The NATS connection flags every bus command shares, and how a command finds the bus:
+ * --nats URL, else VIGIL_NATS_URL, else the embedded server that `vigil run` on this host
+ * started (it writes its URL to <dataDir>/nats/url).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NatsBusOptions } from "../bus/nats-bus.js";
+import { ErrorCodes, VigilError } from "../errors.js";
+
+export const NATS_FLAGS = {
+  nats: { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-password": { type: "string" },
+  "nats-token": { type: "string" },
+  "nats-creds": { type: "string" },
+  "nats-ca": { type: "string" },
+  "nats-cert": { type: "string" },
+  "nats-key": { type: "string" },
+  "nats-allow-anonymous": { type: "boolean" },
+} as const;
+
+export const NATS_FLAGS_HELP = `  --nats URL[,URL...]     NATS server(s); default: the embedded server of 'vigil run' on this host
+  --nats-user U --nats-password P | --nats-token T | --nats-creds FILE
+  --nats-ca FILE --nats-cert FILE --nats-key FILE   TLS (CA to trust; client certificate)
+  --nats-allow-anonymous  allow connecting to a remote server without credentials`;
+
+export type NatsFlagValues = {
+  nats?: string | undefined;
+  "nats-user"?: string | undefined;
+  "nats-password"?: string | undefined;
+  "nats-token"?: string | undefined;
+  "nats-creds"?: string | undefined;
+  "nats-ca"?: string | undefined;
+  "nats-cert"?: string | undefined;
+  "nats-key"?: string | undefined;
+  "nats-allow-anonymous"?: boolean | undefined;
+};
+
+/** The URL file the embedded server writes, so that other commands on the host can find it. */
+export function embeddedUrlFile(dataDir: string): string {
+  return join(dataDir, "nats", "url");
+}
+
+export function natsOptionsFromFlags(
+  v: NatsFlagValues,
+  fallback: { envUrl?: string | undefined; dataDir: string },
+): NatsBusOptions {
+  let url = v.nats ?? fallback.envUrl;
+  if (!url) {
+    try {
+      url = readFileSync(embeddedUrlFile(fallback.dataDir), "utf8").trim();
+    } catch {
+      throw new VigilError(
+        ErrorCodes.NATS_CONNECT,
+        "no NATS server given and no local 'vigil run' found",
+        {
+          hint: "start 'vigil run' on this host, or pass --nats nats://host:4222",
+        },
+      );
+    }
+  }
+  const o: NatsBusOptions = {
+    servers: url
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+  if (v["nats-user"] !== undefined) o.user = v["nats-user"];
+  if (v["nats-password"] !== undefined) o.password = v["nats-password"];
+  if (v["nats-token"] !== undefined) o.token = v["nats-token"];
+  if (v["nats-creds"] !== undefined) o.credsFile = v["nats-creds"];
+  if (v["nats-allow-anonymous"]) o.allowAnonymous = true;
+  if (v["nats-ca"] || v["nats-cert"] || v["nats-key"]) {
+    o.tls = {
+      ...(v["nats-ca"] ? { caFile: v["nats-ca"] } : {}),
+      ...(v["nats-cert"] ? { certFile: v["nats-cert"] } : {}),
+      ...(v["nats-key"] ? { keyFile: v["nats-key"] } : {}),
+    };
+  }
+  return o;
+}

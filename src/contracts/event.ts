@@ -1,0 +1,59 @@
+/**
+ * vigil.event.v1: one notable thing an agent did, published as it happens (the window says
+ * everything, a little later). Subject: vigil.v1.events.<kind>.<agentType>.<host>.
+ */
+import { z } from "zod";
+import { FILE_CLASSES } from "./window.js";
+
+export const EVENT_SCHEMA = "vigil.event.v1" as const;
+export const EVENT_KINDS = ["agent", "exec", "file", "net", "privilege"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+const base = {
+  schema: z.literal(EVENT_SCHEMA),
+  host: z.string().min(1),
+  agentType: z.string().min(1),
+  agentId: z.string().min(1),
+  pid: z.number().int(),
+  ts: z.string().datetime(),
+};
+
+export const eventSchema = z.discriminatedUnion("kind", [
+  z.object({
+    ...base,
+    kind: z.literal("agent"),
+    phase: z.enum(["started", "ended"]),
+    source: z.enum(["exec", "rule", "watch"]),
+  }),
+  z.object({
+    ...base,
+    kind: z.literal("exec"),
+    path: z.string(),
+    argv: z.array(z.string()),
+    ppid: z.number().int(),
+    uid: z.number().int(),
+  }),
+  z.object({
+    ...base,
+    kind: z.literal("file"),
+    path: z.string(),
+    class: z.enum(FILE_CLASSES),
+    op: z.enum(["read", "write"]),
+  }),
+  z.object({
+    ...base,
+    kind: z.literal("net"),
+    direction: z.enum(["out", "in", "listen"]),
+    protocol: z.string(),
+    address: z.string(),
+    port: z.number().int().min(0).max(65535),
+  }),
+  z.object({
+    ...base,
+    kind: z.literal("privilege"),
+    syscall: z.string(),
+    args: z.array(z.string()),
+  }),
+]);
+
+export type VigilEvent = z.infer<typeof eventSchema>;

@@ -1,0 +1,5 @@
+export * from "./alert.js";
+export * from "./decode.js";
+export * from "./event.js";
+export * from "./subjects.js";
+export * from "./window.js";
