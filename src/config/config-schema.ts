@@ -11,9 +11,36 @@ export interface Config {
   readonly host: string;
   readonly dataDir: string;
   readonly sensor: SensorConfig;
-  /** Where the sensor writes closed windows: "jsonl:-" (stdout) or "jsonl:<path>". */
+  /** Where the sensor sends closed windows: "nats" (the bus), "jsonl:-" (stdout) or "jsonl:<path>". */
   readonly output: string;
+  readonly nats: NatsConfig;
   readonly log: { readonly level: LogLevel };
+}
+
+export interface NatsConfig {
+  /** NATS server URL(s), comma-separated; "" = start an embedded nats-server on loopback. */
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly token: string;
+  /** A NATS .creds file (JWT + nkey seed). */
+  readonly credsFile: string;
+  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  /** Allow connecting to a remote server without credentials (refused by default). */
+  readonly allowAnonymous: boolean;
+  readonly embedded: { readonly binary: string; readonly maxPayload: number };
+  /** Largest message Vigil publishes or accepts; bigger ones go to the dead-letter queue. */
+  readonly maxMessageBytes: number;
+  /** The sensor's buffer while NATS is slow or unreachable; past it the oldest windows drop. */
+  readonly buffer: { readonly maxWindows: number; readonly maxBytes: number };
+  readonly streams: {
+    readonly windowsMaxAgeSeconds: number;
+    readonly windowsMaxBytes: number;
+    readonly eventsMaxAgeSeconds: number;
+    readonly eventsMaxBytes: number;
+    readonly alertsMaxAgeSeconds: number;
+    readonly dlqMaxAgeSeconds: number;
+  };
 }
 
 export interface SensorConfig {
@@ -143,6 +170,52 @@ const sensorSchema = z
   }))
   .default({});
 
+const natsSchema = z
+  .object({
+    url: z.string().default(""),
+    user: z.string().default(""),
+    password: z.string().default(""),
+    token: z.string().default(""),
+    credsFile: z.string().default(""),
+    tls: z
+      .object({
+        caFile: z.string().default(""),
+        certFile: z.string().default(""),
+        keyFile: z.string().default(""),
+      })
+      .strict()
+      .default({}),
+    allowAnonymous: z.boolean().default(false),
+    embedded: z
+      .object({
+        binary: nonEmpty.default("nats-server"),
+        maxPayload: int(1024, 64 * 1024 ** 2).default(8 * 1024 ** 2),
+      })
+      .strict()
+      .default({}),
+    maxMessageBytes: int(1024, 64 * 1024 ** 2).default(4 * 1024 ** 2),
+    buffer: z
+      .object({
+        maxWindows: int(1, 10_000_000).default(10_000),
+        maxBytes: int(1024, 2 ** 40).default(256 * 1024 ** 2),
+      })
+      .strict()
+      .default({}),
+    streams: z
+      .object({
+        windowsMaxAgeSeconds: int(60, 10 * 365 * 86400).default(86400),
+        windowsMaxBytes: int(1024 ** 2, 2 ** 50).default(1024 ** 3),
+        eventsMaxAgeSeconds: int(60, 10 * 365 * 86400).default(86400),
+        eventsMaxBytes: int(1024 ** 2, 2 ** 50).default(1024 ** 3),
+        alertsMaxAgeSeconds: int(60, 10 * 365 * 86400).default(90 * 86400),
+        dlqMaxAgeSeconds: int(60, 10 * 365 * 86400).default(7 * 86400),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     host: nonEmpty.default(() => hostname()),
@@ -150,8 +223,9 @@ export const configSchema = z
     sensor: sensorSchema,
     output: z
       .string()
-      .regex(/^jsonl:./s, 'expected "jsonl:-" (stdout) or "jsonl:<path>"')
-      .default("jsonl:-"),
+      .regex(/^(nats|jsonl:.+)$/s, 'expected "nats", "jsonl:-" (stdout) or "jsonl:<path>"')
+      .default("nats"),
+    nats: natsSchema,
     log: z
       .object({ level: z.enum(["debug", "info", "warn", "error"]).default("info") })
       .strict()

@@ -55,7 +55,7 @@ test("config - defaults with no file, env or flags", () => {
   const c = load();
   assert.equal(c.host, hostname());
   assert.equal(c.dataDir, "/var/lib/vigil");
-  assert.equal(c.output, "jsonl:-");
+  assert.equal(c.output, "nats");
   assert.deepEqual(c.log, { level: "info" });
   assert.deepEqual(
     { ...c.sensor, rules: undefined },
@@ -138,7 +138,7 @@ test("config - an undefined flag leaves the lower layers alone", () => {
     flags: { sensor: { ngram: undefined }, output: undefined },
   });
   assert.equal(c.sensor.ngram, 4);
-  assert.equal(c.output, "jsonl:-");
+  assert.equal(c.output, "nats");
 });
 
 test("config - env variables map to key paths in upper snake case", () => {
@@ -161,6 +161,26 @@ test("config - env variables map to key paths in upper snake case", () => {
     VIGIL_SENSOR_HELPER_RESTART_MAX_DELAY_MS: "sensor.helperRestart.maxDelayMs",
     VIGIL_SENSOR_HELPER_RESTART_MAX_RESTARTS_PER_MINUTE:
       "sensor.helperRestart.maxRestartsPerMinute",
+    VIGIL_NATS_URL: "nats.url",
+    VIGIL_NATS_USER: "nats.user",
+    VIGIL_NATS_PASSWORD: "nats.password",
+    VIGIL_NATS_TOKEN: "nats.token",
+    VIGIL_NATS_CREDS_FILE: "nats.credsFile",
+    VIGIL_NATS_TLS_CA_FILE: "nats.tls.caFile",
+    VIGIL_NATS_TLS_CERT_FILE: "nats.tls.certFile",
+    VIGIL_NATS_TLS_KEY_FILE: "nats.tls.keyFile",
+    VIGIL_NATS_ALLOW_ANONYMOUS: "nats.allowAnonymous",
+    VIGIL_NATS_EMBEDDED_BINARY: "nats.embedded.binary",
+    VIGIL_NATS_EMBEDDED_MAX_PAYLOAD: "nats.embedded.maxPayload",
+    VIGIL_NATS_MAX_MESSAGE_BYTES: "nats.maxMessageBytes",
+    VIGIL_NATS_BUFFER_MAX_WINDOWS: "nats.buffer.maxWindows",
+    VIGIL_NATS_BUFFER_MAX_BYTES: "nats.buffer.maxBytes",
+    VIGIL_NATS_STREAMS_WINDOWS_MAX_AGE_SECONDS: "nats.streams.windowsMaxAgeSeconds",
+    VIGIL_NATS_STREAMS_WINDOWS_MAX_BYTES: "nats.streams.windowsMaxBytes",
+    VIGIL_NATS_STREAMS_EVENTS_MAX_AGE_SECONDS: "nats.streams.eventsMaxAgeSeconds",
+    VIGIL_NATS_STREAMS_EVENTS_MAX_BYTES: "nats.streams.eventsMaxBytes",
+    VIGIL_NATS_STREAMS_ALERTS_MAX_AGE_SECONDS: "nats.streams.alertsMaxAgeSeconds",
+    VIGIL_NATS_STREAMS_DLQ_MAX_AGE_SECONDS: "nats.streams.dlqMaxAgeSeconds",
   };
   assert.deepEqual(Object.fromEntries(byName), expected);
   assert.equal(byName.size, CONFIG_ENV_VARS.length, "names are unique");
@@ -173,8 +193,14 @@ test("config - every env variable reaches its key", () => {
     VIGIL_SENSOR_RINGBUF_BYTES: "8192",
   };
   const sample = { string: "/x/y", number: "4", boolean: "false" } as const;
+  // NATS sizes and ages have higher minimums than the sample number.
+  const natsNumber = (name: string, kind: string) =>
+    name.startsWith("VIGIL_NATS_") && kind === "number" ? "1048576" : undefined;
   const env = Object.fromEntries(
-    CONFIG_ENV_VARS.map((v) => [v.name, special[v.name] ?? sample[v.kind]]),
+    CONFIG_ENV_VARS.map((v) => [
+      v.name,
+      special[v.name] ?? natsNumber(v.name, v.kind) ?? sample[v.kind],
+    ]),
   );
   const c = load({ env });
   for (const v of CONFIG_ENV_VARS) {
@@ -353,7 +379,7 @@ test("config - unknown keys are rejected with the allowed keys", () => {
   assert.match(e.message, /sensor\.windowSecond: unknown key \(expected one of: windowSeconds, /);
   assert.match(
     e.message,
-    / {2}- extra: unknown key \(expected one of: host, dataDir, sensor, output, log\)/,
+    / {2}- extra: unknown key \(expected one of: host, dataDir, sensor, output, nats, log\)/,
   );
 });
 
