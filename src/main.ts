@@ -3,19 +3,22 @@
  * reads the environment or a global configuration; each module gets its slice here.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { EmbeddedNats } from "./bus/embedded-nats.js";
+import { NatsBus } from "./bus/nats-bus.js";
+import { embeddedUrlFile } from "./cli/nats-flags.js";
 import type { Config } from "./config/index.js";
 import { ControlServer } from "./sensor/control-server.js";
 import { createFileClassifier } from "./sensor/file-class.js";
-import { JsonlSink } from "./sensor/jsonl-sink.js";
 import { createPrivacy } from "./sensor/privacy.js";
 import { createRuleMatcher } from "./sensor/rules.js";
 import { Sensor, type WindowSink } from "./sensor/sensor.js";
 import { hostArch } from "./sensor/syscall-names.js";
 import type { Logger } from "./telemetry/logger.js";
-import { createSensorMetrics } from "./telemetry/metrics.js";
+import { type BusMetrics, createBusMetrics, type SensorMetrics } from "./telemetry/metrics.js";
 
 /** The checkout this file belongs to (works from src/ under tsx and from dist/src/). */
 export function repoRoot(): string {
@@ -48,22 +51,97 @@ export function detectHomes(passwd = "/etc/passwd"): string[] {
   return [...homes].sort((a, b) => b.length - a.length);
 }
 
+export interface RunningBus {
+  bus: NatsBus;
+  metrics: BusMetrics;
+  /** The nats-server this process started, when no URL was configured. */
+  embedded: EmbeddedNats | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects to the configured NATS, or starts an embedded nats-server on loopback (JetStream
+ * data under <dataDir>/nats) and records its URL so that other commands on the host find it.
+ */
+export async function startBus(
+  config: Config,
+  logger: Logger,
+  registry: Registry,
+): Promise<RunningBus> {
+  const n = config.nats;
+  let embedded: EmbeddedNats | undefined;
+  let url = n.url;
+  if (!url) {
+    const storeDir = join(config.dataDir, "nats");
+    embedded = await EmbeddedNats.start({
+      storeDir,
+      binary: n.embedded.binary,
+      maxPayload: n.embedded.maxPayload,
+    });
+    url = embedded.url;
+    await mkdir(storeDir, { recursive: true });
+    await writeFile(embeddedUrlFile(config.dataDir), `${url}\n`, { mode: 0o600 });
+    logger.info("embedded NATS started", { url, storeDir });
+  }
+  const metrics = createBusMetrics(registry);
+  let bus: NatsBus;
+  try {
+    bus = await NatsBus.open(
+      {
+        servers: url.split(",").map((u) => u.trim()),
+        ...(n.user ? { user: n.user } : {}),
+        ...(n.password ? { password: n.password } : {}),
+        ...(n.token ? { token: n.token } : {}),
+        ...(n.credsFile ? { credsFile: n.credsFile } : {}),
+        ...(n.tls.caFile || n.tls.certFile || n.tls.keyFile
+          ? {
+              tls: {
+                ...(n.tls.caFile ? { caFile: n.tls.caFile } : {}),
+                ...(n.tls.certFile ? { certFile: n.tls.certFile } : {}),
+                ...(n.tls.keyFile ? { keyFile: n.tls.keyFile } : {}),
+              },
+            }
+          : {}),
+        allowAnonymous: n.allowAnonymous,
+        name: `vigil@${config.host}`,
+        maxMessageBytes: n.maxMessageBytes,
+        streams: n.streams,
+      },
+      metrics,
+      logger,
+    );
+  } catch (e) {
+    await embedded?.stop();
+    throw e;
+  }
+  return {
+    bus,
+    metrics,
+    embedded,
+    async stop() {
+      await bus.close();
+      if (embedded) {
+        await rm(embeddedUrlFile(config.dataDir), { force: true });
+        await embedded.stop();
+      }
+    },
+  };
+}
+
 export interface RunningSensor {
   sensor: Sensor;
   control: ControlServer;
-  registry: Registry;
   stop(): Promise<void>;
 }
 
 export async function startSensor(
   config: Config,
   logger: Logger,
-  sink?: WindowSink,
+  sink: WindowSink,
+  metrics: SensorMetrics,
 ): Promise<RunningSensor> {
   const s = config.sensor;
   const homes = s.privacy.homes === "auto" ? detectHomes() : [...s.privacy.homes];
-  const registry = new Registry();
-  const metrics = createSensorMetrics(registry);
   const privacy = createPrivacy({
     homes,
     extraPatterns: s.privacy.extraPatterns,
@@ -74,7 +152,6 @@ export async function startSensor(
     workspaces: s.workspaces,
     extraSecretGlobs: s.secretGlobs,
   });
-  const out = sink ?? (await JsonlSink.open(config.output));
   const sensor = await Sensor.open(
     {
       host: config.host,
@@ -90,7 +167,7 @@ export async function startSensor(
       },
       restart: s.helperRestart,
     },
-    { logger, metrics, rules: createRuleMatcher(s.rules), sink: out, privacy, classify },
+    { logger, metrics, rules: createRuleMatcher(s.rules), sink, privacy, classify },
   );
   let control: ControlServer;
   try {
@@ -112,7 +189,6 @@ export async function startSensor(
   return {
     sensor,
     control,
-    registry,
     async stop() {
       await control.close();
       await sensor.stop();

@@ -92,6 +92,11 @@ export interface ConsumeOptions {
   filter?: string;
   /** Redeliver after this long without an ack (default 30 s). */
   ackWaitMs?: number;
+  /**
+   * Messages fetched ahead (default 64). Small enough that consumers sharing a durable split
+   * the load instead of one of them holding everything.
+   */
+  batch?: number;
 }
 
 export interface MessageInfo {
@@ -297,7 +302,9 @@ export class NatsBus {
       await this.jsm.consumers.add(stream, config);
     }
     const consumer = await this.js.consumers.get(stream, options.durable);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+    const messages: ConsumerMessages = await consumer.consume({
+      max_messages: options.batch ?? 64,
+    });
     const done = (async () => {
       for await (const m of messages) {
         const decoded = decodeMessage(kind, m.data, this.maxMessageBytes);
@@ -361,8 +368,9 @@ export class NatsBus {
     h.set("Vigil-Reason", reason);
     h.set("Vigil-Detail", detail.slice(0, 1000));
     h.set("Vigil-Subject", subject);
-    // Keep what fits: an oversized message is stored truncated, flagged as such.
-    const body = data.byteLength > this.maxMessageBytes - 4096 ? data.subarray(0, 65536) : data;
+    // Keep what surely fits (headers included): a large message is stored truncated, flagged.
+    const keep = Math.min(65536, Math.floor(this.maxMessageBytes / 2));
+    const body = data.byteLength > keep ? data.subarray(0, keep) : data;
     if (body !== data) h.set("Vigil-Truncated", String(data.byteLength));
     try {
       await this.js.publish(DLQ_SUBJECT, body, { headers: h, timeout: 5000 });

@@ -4,17 +4,23 @@
  * hands it to the command. Errors a person can fix are printed as one message with its fix.
  */
 import { isVigilError } from "../errors.js";
+import { captureCommand } from "./capture-command.js";
 import { execCommand } from "./exec-command.js";
 import { probeCommand } from "./probe-command.js";
+import { replayCommand } from "./replay-command.js";
 import { sensorCommand } from "./sensor-command.js";
+import { tailCommand } from "./tail-command.js";
 
 const USAGE = `usage: vigil <command> [options]
 
 commands:
-  run        run Vigil on this host (today: the sensor; see README)
-  sensor     run the eBPF sensor and write window records
+  run        run Vigil on this host: embedded NATS (unless --nats) and the sensor
+  sensor     run the eBPF sensor; windows to NATS (--nats URL) or --output jsonl:FILE
   exec       run a command as a tracked agent: vigil exec --agent-type T [--agent-id ID] -- cmd...
   probe      check what this kernel supports (needs root)
+  capture    record an agent type's windows: vigil capture --agent-type T --out DIR [--duration 10m]
+  replay     publish a capture's windows again: vigil replay DIR [--speed N]
+  tail       print live windows (or events, alerts, dead letters) from the bus
 
 Run 'vigil <command> --help' for a command's options.`;
 
@@ -28,6 +34,12 @@ async function main(argv: string[]): Promise<number> {
       return execCommand(rest);
     case "probe":
       return probeCommand(rest);
+    case "capture":
+      return captureCommand(rest);
+    case "replay":
+      return replayCommand(rest);
+    case "tail":
+      return tailCommand(rest);
     case undefined:
     case "-h":
     case "--help":

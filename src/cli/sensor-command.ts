@@ -1,14 +1,21 @@
 /** `vigil sensor` / `vigil run`: the sensor until SIGINT or SIGTERM. */
 import { parseArgs } from "node:util";
+import { Registry } from "prom-client";
+import { WindowPublisher } from "../bus/window-publisher.js";
 import { type ConfigInput, loadConfig } from "../config/index.js";
 import { ErrorCodes, VigilError } from "../errors.js";
-import { startSensor } from "../main.js";
+import { type RunningBus, type RunningSensor, startBus, startSensor } from "../main.js";
+import { JsonlSink } from "../sensor/jsonl-sink.js";
+import type { WindowSink } from "../sensor/sensor.js";
 import { createLogger } from "../telemetry/logger.js";
+import { createSensorMetrics } from "../telemetry/metrics.js";
 
 const HELP = `usage: vigil sensor [options]
 
   --config FILE           JSON config file (default: $VIGIL_CONFIG, else /etc/vigil/config.json if present)
-  --output SPEC           where windows go: jsonl:- (stdout, default) or jsonl:/path/file.jsonl
+  --output SPEC           where windows go: nats (default), jsonl:- (stdout) or jsonl:/path/file.jsonl
+  --nats URL[,URL...]     NATS server(s) for --output nats; default: start an embedded nats-server
+                          on loopback (credentials: config file or VIGIL_NATS_* variables)
   --window-seconds N      window length (default 5)
   --ngram N               syscall n-gram length 1..4 (default 3)
   --control-socket PATH   where 'vigil exec' finds the sensor (default /run/vigil/sensor.sock)
@@ -23,6 +30,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     options: {
       config: { type: "string" },
       output: { type: "string" },
+      nats: { type: "string" },
       "window-seconds": { type: "string" },
       ngram: { type: "string" },
       "control-socket": { type: "string" },
@@ -47,6 +55,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const flags = {
     host: values.host,
     output: values.output,
+    nats: values.nats ? { url: values.nats } : undefined,
     log: values["log-level"] ? { level: values["log-level"] } : undefined,
     sensor: {
       windowSeconds: num(values["window-seconds"], "--window-seconds"),
@@ -60,14 +69,39 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     flags,
   });
   const logger = createLogger({ level: config.log.level });
-  const running = await startSensor(config, logger);
+  const registry = new Registry();
+  const sensorMetrics = createSensorMetrics(registry);
+  // Windows go to the bus (embedded NATS unless a URL is configured) or to a JSONL file.
+  let bus: RunningBus | undefined;
+  let sink: WindowSink;
+  if (config.output === "nats") {
+    bus = await startBus(config, logger, registry);
+    sink = new WindowPublisher(bus.bus, config.nats.buffer, {
+      logger,
+      sensorMetrics,
+      busMetrics: bus.metrics,
+    });
+  } else {
+    sink = await JsonlSink.open(config.output);
+  }
+  let running: RunningSensor;
+  try {
+    running = await startSensor(config, logger, sink, sensorMetrics);
+  } catch (e) {
+    await bus?.stop();
+    throw e;
+  }
+  const stopAll = async () => {
+    await running.stop(); // flushes the sink: buffered windows reach NATS first
+    await bus?.stop();
+  };
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (code: number) => {
       if (stopping) return;
       stopping = true;
       logger.info("stopping sensor");
-      running.stop().then(
+      stopAll().then(
         () => resolve(code),
         (e: unknown) => {
           logger.error("stopping failed", { error: (e as Error).message });
