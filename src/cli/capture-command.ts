@@ -38,18 +38,26 @@ export function parseDuration(text: string): number {
 }
 
 export async function captureCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      "agent-type": { type: "string" },
-      out: { type: "string" },
-      duration: { type: "string", default: "10m" },
-      "max-windows": { type: "string" },
-      help: { type: "boolean", short: "h" },
-      ...NATS_FLAGS,
-    },
-    strict: true,
-  });
+  const { values } = (() => {
+    try {
+      return parseArgs({
+        args: argv,
+        options: {
+          "agent-type": { type: "string" },
+          out: { type: "string" },
+          duration: { type: "string", default: "10m" },
+          "max-windows": { type: "string" },
+          help: { type: "boolean", short: "h" },
+          ...NATS_FLAGS,
+        },
+        strict: true,
+      });
+    } catch (e) {
+      throw new VigilError(ErrorCodes.USAGE, (e as Error).message.split("\n")[0] ?? "bad options", {
+        hint: "run 'vigil capture --help' for the options",
+      });
+    }
+  })();
   if (values.help) {
     process.stdout.write(`${HELP}\n`);
     return 0;

@@ -22,16 +22,24 @@ ${NATS_FLAGS_HELP}`;
 const PROGRESS_EVERY_MS = 5_000;
 
 export async function replayCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      speed: { type: "string", default: "1" },
-      help: { type: "boolean", short: "h" },
-      ...NATS_FLAGS,
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = (() => {
+    try {
+      return parseArgs({
+        args: argv,
+        options: {
+          speed: { type: "string", default: "1" },
+          help: { type: "boolean", short: "h" },
+          ...NATS_FLAGS,
+        },
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (e) {
+      throw new VigilError(ErrorCodes.USAGE, (e as Error).message.split("\n")[0] ?? "bad options", {
+        hint: "run 'vigil replay --help' for the options",
+      });
+    }
+  })();
   if (values.help) {
     process.stdout.write(`${HELP}\n`);
     return 0;
