@@ -2,7 +2,7 @@
  * The sensor's side of the bus: a WindowSink that never blocks the sensor and never loses a
  * window silently. Windows wait in a bounded buffer (count and bytes) and are published in
  * order, each waiting for JetStream's ack; while NATS is unreachable the head is retried with
- * backoff. Past the bound the oldest window is dropped and counted
+ * backoff. Past the bound the oldest window not in flight is dropped and counted
  * (vigil_sensor_dropped_total{reason="buffer_full"}): recent behaviour matters most to
  * detection. A message id per window makes a retry after a lost ack a no-op in the stream.
  */
@@ -43,6 +43,7 @@ export class WindowPublisher implements WindowSink {
   private readonly queue: Pending[] = [];
   private bytes = 0;
   private pumping: Promise<void> | undefined;
+  private inflight: Pending | undefined;
   private closed = false;
 
   constructor(
@@ -58,7 +59,7 @@ export class WindowPublisher implements WindowSink {
       this.queue.push({
         subject: windowsSubject(r.agentType, r.host),
         data,
-        msgId: `${r.host}:${r.agentId}:${r.seq}:${r.start}`,
+        msgId: `${r.host}:${r.agentType}:${r.agentId}:${r.seq}:${r.start}`,
       });
       this.bytes += data.byteLength;
     }
@@ -67,7 +68,10 @@ export class WindowPublisher implements WindowSink {
       this.queue.length > 0 &&
       (this.queue.length > this.limits.maxWindows || this.bytes > this.limits.maxBytes)
     ) {
-      const old = this.queue.shift() as Pending;
+      // The head may be in flight and may still land: drop the oldest window behind it, so
+      // that what is counted as dropped really never reaches the stream.
+      const at = this.queue[0] === this.inflight && this.queue.length > 1 ? 1 : 0;
+      const [old] = this.queue.splice(at, 1) as [Pending];
       this.bytes -= old.data.byteLength;
       dropped++;
     }
@@ -115,14 +119,12 @@ export class WindowPublisher implements WindowSink {
     let delay = initialMs;
     while (this.queue.length > 0 && !this.closed) {
       const head = this.queue[0] as Pending;
+      this.inflight = head;
       try {
         await this.target.publish("window", head.subject, head.data, head.msgId);
         delay = initialMs;
-        // The head may have been dropped by an overflow while it was in flight.
-        if (this.queue[0] === head) {
-          this.queue.shift();
-          this.bytes -= head.data.byteLength;
-        }
+        this.queue.shift(); // overflow never removes the in-flight head
+        this.bytes -= head.data.byteLength;
         this.gauges();
       } catch (e) {
         this.deps.logger.limited("warn", "publish", "publishing a window failed; retrying", {
@@ -132,6 +134,8 @@ export class WindowPublisher implements WindowSink {
         });
         await sleep(delay);
         delay = Math.min(maxMs, delay * 2);
+      } finally {
+        this.inflight = undefined;
       }
     }
   }
