@@ -15,7 +15,7 @@ import { ControlServer } from "./sensor/control-server.js";
 import { createFileClassifier } from "./sensor/file-class.js";
 import { createPrivacy } from "./sensor/privacy.js";
 import { createRuleMatcher } from "./sensor/rules.js";
-import { Sensor, type WindowSink } from "./sensor/sensor.js";
+import { type EventSink, Sensor, type WindowSink } from "./sensor/sensor.js";
 import { hostArch } from "./sensor/syscall-names.js";
 import type { Logger } from "./telemetry/logger.js";
 import { type BusMetrics, createBusMetrics, type SensorMetrics } from "./telemetry/metrics.js";
@@ -139,6 +139,7 @@ export async function startSensor(
   logger: Logger,
   sink: WindowSink,
   metrics: SensorMetrics,
+  events?: EventSink,
 ): Promise<RunningSensor> {
   const s = config.sensor;
   const homes = s.privacy.homes === "auto" ? detectHomes() : [...s.privacy.homes];
@@ -167,7 +168,15 @@ export async function startSensor(
       },
       restart: s.helperRestart,
     },
-    { logger, metrics, rules: createRuleMatcher(s.rules), sink, privacy, classify },
+    {
+      logger,
+      metrics,
+      rules: createRuleMatcher(s.rules),
+      sink,
+      ...(events ? { events } : {}),
+      privacy,
+      classify,
+    },
   );
   let control: ControlServer;
   try {

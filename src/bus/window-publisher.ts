@@ -1,18 +1,25 @@
 /**
- * The sensor's side of the bus: a WindowSink that never blocks the sensor and never loses a
- * window silently. Windows wait in a bounded buffer (count and bytes) and are published in
- * order, each waiting for JetStream's ack; while NATS is unreachable the head is retried with
- * backoff. Past the bound the oldest window not in flight is dropped and counted
+ * The sensor's side of the bus: sinks that never block the sensor and never lose a message
+ * silently. Messages wait in a bounded buffer (count and bytes) and are published in order,
+ * each waiting for JetStream's ack; while NATS is unreachable the head is retried with backoff.
+ * Past the bound the oldest message not in flight is dropped and counted
  * (vigil_sensor_dropped_total{reason="buffer_full"}): recent behaviour matters most to
- * detection. A message id per window makes a retry after a lost ack a no-op in the stream.
+ * detection. A message id per message makes a retry after a lost ack a no-op in the stream.
  */
-import { encodeMessage, type WindowRecord, windowsSubject } from "../contracts/index.js";
-import type { WindowSink } from "../sensor/sensor.js";
+import {
+  encodeMessage,
+  eventsSubject,
+  type MessageKind,
+  type VigilEvent,
+  type WindowRecord,
+  windowsSubject,
+} from "../contracts/index.js";
+import type { EventSink, WindowSink } from "../sensor/sensor.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { BusMetrics, SensorMetrics } from "../telemetry/metrics.js";
 
 export interface PublishTarget {
-  publish(kind: "window", subject: string, data: Uint8Array, msgId: string): Promise<void>;
+  publish(kind: MessageKind, subject: string, data: Uint8Array, msgId: string): Promise<void>;
 }
 
 export interface BufferLimits {
@@ -31,6 +38,9 @@ interface Pending {
   msgId: string;
 }
 
+/** Where one record goes: its subject, and the id that makes a retried publish a no-op. */
+type Route<T> = (record: T) => { subject: string; msgId: string };
+
 export interface WindowPublisherDeps {
   logger: Logger;
   sensorMetrics: SensorMetrics;
@@ -39,7 +49,8 @@ export interface WindowPublisherDeps {
   backoff?: { initialMs: number; maxMs: number };
 }
 
-export class WindowPublisher implements WindowSink {
+/** The ordered, acknowledged, bounded publishing that both sinks share. */
+export class BufferedPublisher<T> {
   private readonly queue: Pending[] = [];
   private bytes = 0;
   private pumping: Promise<void> | undefined;
@@ -47,20 +58,18 @@ export class WindowPublisher implements WindowSink {
   private closed = false;
 
   constructor(
+    private readonly kind: "window" | "event",
     private readonly target: PublishTarget,
     private readonly limits: BufferLimits,
     private readonly deps: WindowPublisherDeps,
+    private readonly route: Route<T>,
   ) {}
 
   /** Buffers the records and returns at once; publishing happens in the background. */
-  async write(records: readonly WindowRecord[]): Promise<void> {
+  async write(records: readonly T[]): Promise<void> {
     for (const r of records) {
       const data = encodeMessage(r);
-      this.queue.push({
-        subject: windowsSubject(r.agentType, r.host),
-        data,
-        msgId: `${r.host}:${r.agentType}:${r.agentId}:${r.seq}:${r.start}`,
-      });
+      this.queue.push({ ...this.route(r), data });
       this.bytes += data.byteLength;
     }
     let dropped = 0;
@@ -68,7 +77,7 @@ export class WindowPublisher implements WindowSink {
       this.queue.length > 0 &&
       (this.queue.length > this.limits.maxWindows || this.bytes > this.limits.maxBytes)
     ) {
-      // The head may be in flight and may still land: drop the oldest window behind it, so
+      // The head may be in flight and may still land: drop the oldest message behind it, so
       // that what is counted as dropped really never reaches the stream.
       const at = this.queue[0] === this.inflight && this.queue.length > 1 ? 1 : 0;
       const [old] = this.queue.splice(at, 1) as [Pending];
@@ -76,16 +85,12 @@ export class WindowPublisher implements WindowSink {
       dropped++;
     }
     if (dropped > 0) {
-      this.deps.sensorMetrics.dropped.inc({ reason: "buffer_full" }, dropped);
-      this.deps.logger.limited(
-        "warn",
-        "buffer_full",
-        "window buffer full: dropped the oldest windows",
-        {
-          dropped,
-          buffered: this.queue.length,
-        },
-      );
+      const reason = this.kind === "window" ? "buffer_full" : "event_buffer_full";
+      this.deps.sensorMetrics.dropped.inc({ reason }, dropped);
+      this.deps.logger.limited("warn", reason, `${this.kind} buffer full: dropped the oldest`, {
+        dropped,
+        buffered: this.queue.length,
+      });
     }
     this.gauges();
     this.pumping ??= this.pump().finally(() => {
@@ -93,7 +98,7 @@ export class WindowPublisher implements WindowSink {
     });
   }
 
-  /** Windows not yet acknowledged by JetStream. */
+  /** Messages not yet acknowledged by JetStream. */
   get pending(): number {
     return this.queue.length;
   }
@@ -105,7 +110,7 @@ export class WindowPublisher implements WindowSink {
     this.closed = true;
     if (this.queue.length > 0) {
       this.deps.sensorMetrics.dropped.inc({ reason: "shutdown" }, this.queue.length);
-      this.deps.logger.error("stopping with windows NATS never acknowledged", {
+      this.deps.logger.error(`stopping with ${this.kind}s NATS never acknowledged`, {
         dropped: this.queue.length,
       });
       this.queue.length = 0;
@@ -121,17 +126,22 @@ export class WindowPublisher implements WindowSink {
       const head = this.queue[0] as Pending;
       this.inflight = head;
       try {
-        await this.target.publish("window", head.subject, head.data, head.msgId);
+        await this.target.publish(this.kind, head.subject, head.data, head.msgId);
         delay = initialMs;
         this.queue.shift(); // overflow never removes the in-flight head
         this.bytes -= head.data.byteLength;
         this.gauges();
       } catch (e) {
-        this.deps.logger.limited("warn", "publish", "publishing a window failed; retrying", {
-          error: (e as Error).message,
-          buffered: this.queue.length,
-          retryInMs: delay,
-        });
+        this.deps.logger.limited(
+          "warn",
+          `publish:${this.kind}`,
+          `publishing a ${this.kind} failed; retrying`,
+          {
+            error: (e as Error).message,
+            buffered: this.queue.length,
+            retryInMs: delay,
+          },
+        );
         await sleep(delay);
         delay = Math.min(maxMs, delay * 2);
       } finally {
@@ -140,9 +150,36 @@ export class WindowPublisher implements WindowSink {
     }
   }
 
+  /** Buffer gauges are the windows' (events are few and small). */
   private gauges(): void {
+    if (this.kind !== "window") return;
     this.deps.busMetrics.bufferedWindows.set(this.queue.length);
     this.deps.busMetrics.bufferedBytes.set(this.bytes);
+  }
+}
+
+export class WindowPublisher extends BufferedPublisher<WindowRecord> implements WindowSink {
+  constructor(target: PublishTarget, limits: BufferLimits, deps: WindowPublisherDeps) {
+    super("window", target, limits, deps, (r) => ({
+      subject: windowsSubject(r.agentType, r.host),
+      msgId: `${r.host}:${r.agentType}:${r.agentId}:${r.seq}:${r.start}`,
+    }));
+  }
+}
+
+/** Notable events as they happen; the windows carry the same facts a little later. */
+export class EventPublisher extends BufferedPublisher<VigilEvent> implements EventSink {
+  constructor(target: PublishTarget, limits: BufferLimits, deps: WindowPublisherDeps) {
+    const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    let n = 0;
+    super("event", target, limits, deps, (e) => ({
+      subject: eventsSubject(e.kind, e.agentType, e.host),
+      msgId: `${e.host}:${run}:${n++}`,
+    }));
+  }
+
+  emit(event: VigilEvent): void {
+    void this.write([event]);
   }
 }
 

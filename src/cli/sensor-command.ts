@@ -1,12 +1,12 @@
 /** `vigil sensor` / `vigil run`: the sensor until SIGINT or SIGTERM. */
 import { parseArgs } from "node:util";
 import { Registry } from "prom-client";
-import { WindowPublisher } from "../bus/window-publisher.js";
+import { EventPublisher, WindowPublisher } from "../bus/window-publisher.js";
 import { type ConfigInput, loadConfig } from "../config/index.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 import { type RunningBus, type RunningSensor, startBus, startSensor } from "../main.js";
 import { JsonlSink } from "../sensor/jsonl-sink.js";
-import type { WindowSink } from "../sensor/sensor.js";
+import type { EventSink, WindowSink } from "../sensor/sensor.js";
 import { createLogger } from "../telemetry/logger.js";
 import { createSensorMetrics } from "../telemetry/metrics.js";
 
@@ -74,6 +74,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   // Windows go to the bus (embedded NATS unless a URL is configured) or to a JSONL file.
   let bus: RunningBus | undefined;
   let sink: WindowSink;
+  let events: EventSink | undefined;
   if (config.output === "nats") {
     bus = await startBus(config, logger, registry);
     sink = new WindowPublisher(bus.bus, config.nats.buffer, {
@@ -81,12 +82,21 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       sensorMetrics,
       busMetrics: bus.metrics,
     });
+    // Events are fewer and smaller than windows: a tenth of the window buffer is plenty.
+    events = new EventPublisher(
+      bus.bus,
+      {
+        maxWindows: Math.max(100, Math.floor(config.nats.buffer.maxWindows / 10)),
+        maxBytes: Math.max(1024 ** 2, Math.floor(config.nats.buffer.maxBytes / 10)),
+      },
+      { logger, sensorMetrics, busMetrics: bus.metrics },
+    );
   } else {
     sink = await JsonlSink.open(config.output);
   }
   let running: RunningSensor;
   try {
-    running = await startSensor(config, logger, sink, sensorMetrics);
+    running = await startSensor(config, logger, sink, sensorMetrics, events);
   } catch (e) {
     await bus?.stop();
     throw e;

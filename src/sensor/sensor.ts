@@ -4,6 +4,7 @@
  * live instance each period. Errors in one event are counted and logged, never thrown.
  */
 import { randomBytes } from "node:crypto";
+import { EVENT_SCHEMA, type VigilEvent } from "../contracts/event.js";
 import type { WindowRecord } from "../contracts/window.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -29,9 +30,15 @@ import {
   type WireItem,
 } from "./wire.js";
 
-/** Where closed windows go: a JSONL file today, NATS with the bus. */
+/** Where closed windows go: NATS (WindowPublisher) or a JSONL file. */
 export interface WindowSink {
   write(records: readonly WindowRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where notable events go as they happen; must not block (the event path is hot). */
+export interface EventSink {
+  emit(event: VigilEvent): void;
   close(): Promise<void>;
 }
 
@@ -50,6 +57,8 @@ export interface SensorDeps {
   metrics: SensorMetrics;
   rules: RuleMatcher;
   sink: WindowSink;
+  /** Optional: notable events (agent start/end, execs, secret files, network, privilege). */
+  events?: EventSink;
   privacy: WindowBuilderOptions["privacy"];
   classify: WindowBuilderOptions["classify"];
 }
@@ -71,6 +80,13 @@ export interface SensorStatus {
 }
 
 const newAgentId = (): string => randomBytes(4).toString("hex");
+
+/** An event without the fields every event has. */
+type EventBody = VigilEvent extends infer E
+  ? E extends VigilEvent
+    ? Omit<E, "schema" | "host" | "agentType" | "agentId" | "pid" | "ts">
+    : never
+  : never;
 
 export class Sensor {
   private readonly helpers: HelperSupervisor;
@@ -94,7 +110,7 @@ export class Sensor {
   private readonly onFailure: ((e: VigilError) => void)[] = [];
 
   private constructor(
-    options: SensorOptions,
+    private readonly options: SensorOptions,
     private readonly deps: SensorDeps,
     helpers: HelperSupervisor,
   ) {
@@ -245,6 +261,7 @@ export class Sensor {
     this.stopped = true;
     await this.helpers.stop();
     await this.deps.sink.close();
+    await this.deps.events?.close();
   }
 
   // ---- helper restarts -----------------------------------------------------------------------
@@ -279,6 +296,28 @@ export class Sensor {
   /** Processes that joined a new instance count as started, so starts and exits balance. */
   private joined(instance: Instance): void {
     for (const _ of instance.pids) this.windows.processStarted(instance);
+    this.emit(instance, instance.rootPid, Date.now(), {
+      kind: "agent",
+      phase: "started",
+      source: instance.source,
+    });
+  }
+
+  /** A notable event, as it happens (the window reports it too, a little later). */
+  private emit(instance: Instance, pid: number, epochMs: number, body: EventBody): void {
+    this.deps.events?.emit({
+      schema: EVENT_SCHEMA,
+      host: this.options.host,
+      agentType: instance.agentType,
+      agentId: instance.agentId,
+      pid,
+      ts: new Date(epochMs).toISOString(),
+      ...body,
+    } as VigilEvent);
+  }
+
+  private eventTime(ts: number): number {
+    return this.helpers.current.toEpochMs(ts);
   }
 
   private onProcessGone(pid: number, instance?: Instance): void {
@@ -288,6 +327,11 @@ export class Sensor {
     if (this.attribution.removePid(pid)) {
       this.ended.add(owner);
       this.deps.metrics.trackedInstances.dec({ agent_type: owner.agentType });
+      this.emit(owner, owner.rootPid, Date.now(), {
+        kind: "agent",
+        phase: "ended",
+        source: owner.source,
+      });
     }
   }
 
@@ -375,14 +419,27 @@ export class Sensor {
       case "exit":
         this.onProcessGone(ev.pid, instance);
         break;
-      case "open":
-        this.windows.open(instance, ev, this.attribution.resolve(ev.pid, ev.dfd, ev.path));
+      case "open": {
+        const file = this.windows.open(
+          instance,
+          ev,
+          this.attribution.resolve(ev.pid, ev.dfd, ev.path),
+        );
+        // Only secret files become events: every open is in the window.
+        if (file.class === "secret")
+          this.emit(instance, ev.pid, this.eventTime(ev.ts), { kind: "file", ...file });
         break;
-      case "net":
-        this.windows.net(instance, ev);
+      }
+      case "net": {
+        const { family: _, ...net } = this.windows.net(instance, ev);
+        this.emit(instance, ev.pid, this.eventTime(ev.ts), { kind: "net", ...net });
         break;
+      }
       case "priv":
-        this.windows.privilege(instance, ev);
+        this.emit(instance, ev.pid, this.eventTime(ev.ts), {
+          kind: "privilege",
+          ...this.windows.privilege(instance, ev),
+        });
         break;
       case "chdir":
         this.attribution.chdir(ev.pid, ev.fd === -100 ? ev.path : undefined);
@@ -430,7 +487,17 @@ export class Sensor {
         );
       }
     }
-    this.windows.exec(instance, ev, this.attribution.resolve(ev.pid, -100, ev.filename));
+    const exec = this.windows.exec(
+      instance,
+      ev,
+      this.attribution.resolve(ev.pid, -100, ev.filename),
+    );
+    this.emit(instance, ev.pid, this.eventTime(ev.ts), {
+      kind: "exec",
+      ...exec,
+      ppid: ev.ppid,
+      uid: ev.uid,
+    });
   }
 
   // ---- windows -------------------------------------------------------------------------------

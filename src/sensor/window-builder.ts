@@ -75,11 +75,33 @@ function protocolName(p: number | string, family: WindowNet["family"]): string {
   return family === "unix" ? "unix" : p === 0 ? "unknown" : String(p);
 }
 
+/** What one event adds to a window, already masked and redacted: also what an event message says. */
+export interface ExecItem {
+  path: string;
+  argv: string[];
+}
+export interface FileItem {
+  path: string;
+  class: FileClass;
+  op: "read" | "write";
+}
+export interface NetItem {
+  direction: WindowNet["direction"];
+  protocol: string;
+  family: WindowNet["family"];
+  address: string;
+  port: number;
+}
+export interface PrivilegeItem {
+  syscall: string;
+  args: string[];
+}
+
 export interface WindowBuilder {
-  exec(instance: Instance, ev: ExecEvent, path: string): void;
-  open(instance: Instance, ev: OpenEvent, absPath: string): void;
-  net(instance: Instance, ev: NetEvent): void;
-  privilege(instance: Instance, ev: PrivEvent): void;
+  exec(instance: Instance, ev: ExecEvent, path: string): ExecItem;
+  open(instance: Instance, ev: OpenEvent, absPath: string): FileItem;
+  net(instance: Instance, ev: NetEvent): NetItem;
+  privilege(instance: Instance, ev: PrivEvent): PrivilegeItem;
   processStarted(instance: Instance): void;
   processExited(instance: Instance): void;
   ngram(instance: Instance, record: NgramRecord): void;
@@ -179,6 +201,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
         count: 0,
       }));
       if (entry) entry.count++;
+      return { path: masked, argv };
     },
     open(instance, ev, absPath) {
       const a = acc(instance);
@@ -187,6 +210,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
       const { cls, path } = describePath(absPath, instance.workspace);
       const entry = upsert(a, "files", `${op}|${path}`, () => ({ path, class: cls, op, count: 0 }));
       if (entry) entry.count++;
+      return { path, class: cls, op };
     },
     net(instance, ev) {
       const a = acc(instance);
@@ -196,6 +220,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
       const direction = ev.op === "connect" ? "out" : ev.op === "accept" ? "in" : "listen";
       const entry = netEntry(a, direction, protocol, family, address, ev.port);
       if (entry && (ev.op === "connect" || ev.op === "accept")) entry.connections++;
+      return { direction, protocol, family, address, port: ev.port };
     },
     privilege(instance, ev) {
       const a = acc(instance);
@@ -207,6 +232,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
         count: 0,
       }));
       if (entry) entry.count++;
+      return { syscall, args };
     },
     processStarted(instance) {
       acc(instance).started++;
