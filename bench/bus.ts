@@ -490,8 +490,8 @@ class Timeline {
           this.publishErrors++;
           throw e;
         }
-        // msgId = host:agentId:seq:start, and the bench's host and agent ids have no ":".
-        this.acked[Number(msgId.split(":")[2])] = now();
+        // msgId = host:agentType:agentId:seq:start; the bench's names have no ":".
+        this.acked[Number(msgId.split(":")[3])] = now();
         this.acks++;
       },
     };
