@@ -80,3 +80,22 @@ export function natsOptionsFromFlags(
   }
   return o;
 }
+
+/** The same flags as a `nats` config layer, for commands that load the full configuration. */
+export function natsConfigFromFlags(v: NatsFlagValues): Record<string, unknown> | undefined {
+  const tls = {
+    ...(v["nats-ca"] ? { caFile: v["nats-ca"] } : {}),
+    ...(v["nats-cert"] ? { certFile: v["nats-cert"] } : {}),
+    ...(v["nats-key"] ? { keyFile: v["nats-key"] } : {}),
+  };
+  const n = {
+    ...(v.nats ? { url: v.nats } : {}),
+    ...(v["nats-user"] ? { user: v["nats-user"] } : {}),
+    ...(v["nats-password"] ? { password: v["nats-password"] } : {}),
+    ...(v["nats-token"] ? { token: v["nats-token"] } : {}),
+    ...(v["nats-creds"] ? { credsFile: v["nats-creds"] } : {}),
+    ...(v["nats-allow-anonymous"] ? { allowAnonymous: true } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+  return Object.keys(n).length > 0 ? n : undefined;
+}

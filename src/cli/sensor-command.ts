@@ -9,13 +9,14 @@ import { JsonlSink } from "../sensor/jsonl-sink.js";
 import type { EventSink, WindowSink } from "../sensor/sensor.js";
 import { createLogger } from "../telemetry/logger.js";
 import { createSensorMetrics } from "../telemetry/metrics.js";
+import { NATS_FLAGS, NATS_FLAGS_HELP, natsConfigFromFlags } from "./nats-flags.js";
 
 const HELP = `usage: vigil sensor [options]
 
   --config FILE           JSON config file (default: $VIGIL_CONFIG, else /etc/vigil/config.json if present)
   --output SPEC           where windows go: nats (default), jsonl:- (stdout) or jsonl:/path/file.jsonl
-  --nats URL[,URL...]     NATS server(s) for --output nats; default: start an embedded nats-server
-                          on loopback (credentials: config file or VIGIL_NATS_* variables)
+${NATS_FLAGS_HELP}
+                          (here, without --nats an embedded nats-server is started on loopback)
   --window-seconds N      window length (default 5)
   --ngram N               syscall n-gram length 1..4 (default 3)
   --control-socket PATH   where 'vigil exec' finds the sensor (default /run/vigil/sensor.sock)
@@ -30,7 +31,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     options: {
       config: { type: "string" },
       output: { type: "string" },
-      nats: { type: "string" },
+      ...NATS_FLAGS,
       "window-seconds": { type: "string" },
       ngram: { type: "string" },
       "control-socket": { type: "string" },
@@ -55,7 +56,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const flags = {
     host: values.host,
     output: values.output,
-    nats: values.nats ? { url: values.nats } : undefined,
+    nats: natsConfigFromFlags(values),
     log: values["log-level"] ? { level: values["log-level"] } : undefined,
     sensor: {
       windowSeconds: num(values["window-seconds"], "--window-seconds"),
