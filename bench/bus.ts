@@ -19,7 +19,7 @@
  * asserts. Results: bench/results/bus.json.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,6 +42,7 @@ import { SYSCALL_NAMES } from "../src/sensor/syscall-names.js";
 import { createSilentLogger } from "../src/telemetry/logger.js";
 import { createBusMetrics, createSensorMetrics } from "../src/telemetry/metrics.js";
 import { makeWindow } from "../test/helpers/messages.js";
+import { writeResults } from "./lib/results.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = join(REPO, "bench", "results", "bus.json");
@@ -919,17 +920,7 @@ async function main(): Promise<number> {
       notes,
       durationS,
     };
-    const round = (_: string, v: unknown) =>
-      typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
-    writeFileSync(RESULTS, `${JSON.stringify(result, round, 2)}\n`);
-    try {
-      // In the repository's own format, so that `npm run lint` passes on a fresh result.
-      execFileSync(join(REPO, "node_modules", ".bin", "biome"), ["format", "--write", RESULTS], {
-        stdio: "ignore",
-      });
-    } catch {
-      // Formatting is cosmetic: the numbers are written either way.
-    }
+    writeResults(RESULTS, result, REPO);
     return 0;
   } finally {
     await cleanup?.();

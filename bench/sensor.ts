@@ -18,7 +18,7 @@
  * target still exits 0. Results: bench/results/sensor.json.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,7 @@ import { controlRequest } from "../src/sensor/control-server.js";
 import { type HelperOptions, HelperProcess } from "../src/sensor/helper-process.js";
 import type { StatsFrame } from "../src/sensor/wire.js";
 import { createSilentLogger } from "../src/telemetry/logger.js";
+import { writeResults } from "./lib/results.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const HELPER = join(REPO, "bpf", "build", "vigil-bpf");
@@ -884,17 +885,7 @@ async function main(): Promise<number> {
     helperReports,
     durationS,
   };
-  const round = (_: string, v: unknown) =>
-    typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
-  writeFileSync(RESULTS, `${JSON.stringify(result, round, 2)}\n`);
-  try {
-    // In the repository's own format, so that `npm run lint` passes on a fresh result.
-    execFileSync(join(REPO, "node_modules", ".bin", "biome"), ["format", "--write", RESULTS], {
-      stdio: "ignore",
-    });
-  } catch {
-    // Formatting is cosmetic: the numbers are written either way.
-  }
+  writeResults(RESULTS, result, REPO);
   return 0;
 }
 
