@@ -4,7 +4,7 @@
  * reads it back through validateFeatureSpec and featurizes with it, so the two can never drift.
  */
 import type { WindowRecord } from "../contracts/window.js";
-import { ErrorCodes, VigilError } from "../errors.js";
+import { type ErrorCode, ErrorCodes, VigilError } from "../errors.js";
 import { ngramKey } from "./ngram-hash.js";
 import { WINDOW_FEATURE_NAMES } from "./window-features.js";
 
@@ -71,11 +71,13 @@ export function featureNames(vocabulary: readonly string[], hashBuckets: number)
   return names;
 }
 
-/** The code a bad spec is reported with: it comes from a model's manifest. */
-const SPEC_ERROR = ErrorCodes.CONFIG_INVALID;
-
-function invalid(message: string, hint: string): VigilError {
-  return new VigilError(SPEC_ERROR, message, { hint });
+/** Bad options or data are a configuration problem; a bad spec read from a manifest is the model's. */
+function invalid(
+  message: string,
+  hint: string,
+  code: ErrorCode = ErrorCodes.CONFIG_INVALID,
+): VigilError {
+  return new VigilError(code, message, { hint });
 }
 
 const isCount = (x: unknown, max = Number.MAX_SAFE_INTEGER): x is number =>
@@ -159,7 +161,7 @@ export function validateFeatureSpec(x: unknown): FeatureSpec {
   const hint =
     "the model's manifest.json does not match this Vigil's features: retrain it (vigil train) " +
     "or run the Vigil version that trained it";
-  const fail = (what: string) => invalid(`feature spec: ${what}`, hint);
+  const fail = (what: string) => invalid(`feature spec: ${what}`, hint, ErrorCodes.MODEL_INVALID);
   if (typeof x !== "object" || x === null || Array.isArray(x)) throw fail("not an object");
   const s = x as Record<string, unknown>;
   if (s.version !== FEATURE_SPEC_VERSION) {

@@ -32,7 +32,8 @@ export interface AutoencoderParams {
  * 0..vocabSize-1, with vocabSize meaning "unknown". The context's embeddings are concatenated
  * ([context * embeddingDim]) and fed through `layers`, the last giving vocabSize + 1 logits.
  * A window's n-grams become rows (context ids, next id, count); its score is the count-weighted
- * mean of -log P(next | context). The exported graph takes `context` int64 [M, context],
+ * mean of -log P(next | context); any id outside 0..vocabSize-1 counts as unknown, and a window
+ * whose counts sum to 0 scores 0. The exported graph takes `context` int64 [M, context],
  * `next` int64 [M], `count` float [M] (one window) and outputs `score` [1] and `surprise` [M].
  */
 export interface NextSyscallParams {

@@ -418,7 +418,7 @@ test("features - a bad spec is rejected, naming what is wrong", () => {
     mutate(bad);
     assert.throws(
       () => validateFeatureSpec(bad),
-      (e) => isVigilError(e, ErrorCodes.CONFIG_INVALID) && field.test(e.message),
+      (e) => isVigilError(e, ErrorCodes.MODEL_INVALID) && field.test(e.message),
       what,
     );
   }
