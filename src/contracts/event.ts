@@ -57,3 +57,28 @@ export const eventSchema = z.discriminatedUnion("kind", [
 ]);
 
 export type VigilEvent = z.infer<typeof eventSchema>;
+
+/** An event without the fields every event has. */
+export type EventBody = VigilEvent extends infer E
+  ? E extends VigilEvent
+    ? Omit<E, "schema" | "host" | "agentType" | "agentId" | "pid" | "ts">
+    : never
+  : never;
+
+export function makeEvent(
+  host: string,
+  who: { agentType: string; agentId: string },
+  pid: number,
+  epochMs: number,
+  body: EventBody,
+): VigilEvent {
+  return {
+    schema: EVENT_SCHEMA,
+    host,
+    agentType: who.agentType,
+    agentId: who.agentId,
+    pid,
+    ts: new Date(epochMs).toISOString(),
+    ...body,
+  } as VigilEvent;
+}

@@ -127,3 +127,29 @@ export function procDescendants(pid: number): number[] | undefined {
   }
   return out;
 }
+
+/**
+ * What rules match on for a process that just exec'd: comm and argv come with the event; exe
+ * and cgroup are read from /proc only if a rule asks (every exec on the host passes here).
+ */
+export function execFacts(
+  pid: number,
+  comm: string,
+  argv: readonly string[],
+  fallbackExe: () => string,
+): { comm: string; argv: readonly string[]; readonly exe: string; readonly cgroup: string } {
+  let exe: string | undefined;
+  let cgroup: string | undefined;
+  return {
+    comm,
+    argv,
+    get exe() {
+      exe ??= readLink(`/proc/${pid}/exe`) ?? fallbackExe();
+      return exe;
+    },
+    get cgroup() {
+      cgroup ??= procCgroup(pid) ?? "";
+      return cgroup;
+    },
+  };
+}

@@ -4,7 +4,7 @@
  * live instance each period. Errors in one event are counted and logged, never thrown.
  */
 import { randomBytes } from "node:crypto";
-import { EVENT_SCHEMA, type VigilEvent } from "../contracts/event.js";
+import { type EventBody, makeEvent, type VigilEvent } from "../contracts/event.js";
 import type { WindowRecord } from "../contracts/window.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -13,8 +13,8 @@ import { type Attribution, createAttribution, type Instance } from "./attributio
 import { createDiscovery, type Discovery } from "./discovery.js";
 import type { HelperOptions, HelperProcess } from "./helper-process.js";
 import { HelperSupervisor } from "./helper-supervisor.js";
-import { isAlive, procCgroup, readLink } from "./proc.js";
-import type { ProcessFacts, RuleMatcher } from "./rules.js";
+import { execFacts, isAlive } from "./proc.js";
+import type { RuleMatcher } from "./rules.js";
 import type { SyscallArch } from "./syscall-names.js";
 import {
   createWindowBuilder,
@@ -80,13 +80,6 @@ export interface SensorStatus {
 }
 
 const newAgentId = (): string => randomBytes(4).toString("hex");
-
-/** An event without the fields every event has. */
-type EventBody = VigilEvent extends infer E
-  ? E extends VigilEvent
-    ? Omit<E, "schema" | "host" | "agentType" | "agentId" | "pid" | "ts">
-    : never
-  : never;
 
 export class Sensor {
   private readonly helpers: HelperSupervisor;
@@ -305,15 +298,7 @@ export class Sensor {
 
   /** A notable event, as it happens (the window reports it too, a little later). */
   private emit(instance: Instance, pid: number, epochMs: number, body: EventBody): void {
-    this.deps.events?.emit({
-      schema: EVENT_SCHEMA,
-      host: this.options.host,
-      agentType: instance.agentType,
-      agentId: instance.agentId,
-      pid,
-      ts: new Date(epochMs).toISOString(),
-      ...body,
-    } as VigilEvent);
+    this.deps.events?.emit(makeEvent(this.options.host, instance, pid, epochMs, body));
   }
 
   private eventTime(ts: number): number {
@@ -453,7 +438,9 @@ export class Sensor {
       const autoMatched = (ev.flags & EventFlags.AUTO_MATCHED) !== 0;
       if (ev.instance && !autoMatched) return; // a tag from before a restart, already handled
       // Every exec on the host comes here: read /proc only if a rule asks for exe or cgroup.
-      const facts = lazyFacts(ev, () => this.attribution.resolve(ev.pid, -100, ev.filename));
+      const facts = execFacts(ev.pid, ev.comm, ev.argv, () =>
+        this.attribution.resolve(ev.pid, -100, ev.filename),
+      );
       const m = this.deps.rules.match(facts);
       if (!m) {
         // The kernel's comm watch is a pre-filter; the full rule said no.
@@ -554,21 +541,4 @@ export class Sensor {
       });
     }
   }
-}
-
-function lazyFacts(ev: ExecEvent, path: () => string): ProcessFacts {
-  let exe: string | undefined;
-  let cgroup: string | undefined;
-  return {
-    comm: ev.comm,
-    argv: ev.argv,
-    get exe() {
-      exe ??= readLink(`/proc/${ev.pid}/exe`) ?? path();
-      return exe;
-    },
-    get cgroup() {
-      cgroup ??= procCgroup(ev.pid) ?? "";
-      return cgroup;
-    },
-  };
 }
