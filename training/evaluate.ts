@@ -58,10 +58,8 @@ export async function evaluateAdfaLd(
   for (const family of families) {
     log(`${family.name}: fitting on ${data.train.length} traces`);
     let t0 = performance.now();
-    await family.fit(data.train, {
-      seed: options.seed,
-      log: (line) => log(`${family.name}: ${line}`),
-    });
+    // Families name themselves in their own log lines.
+    await family.fit(data.train, { seed: options.seed, log });
     const fitSeconds = (performance.now() - t0) / 1000;
     t0 = performance.now();
     const neg = await family.score(data.validation);

@@ -5,6 +5,7 @@
  */
 import { isVigilError } from "../errors.js";
 import { captureCommand } from "./capture-command.js";
+import { evalCommand } from "./eval-command.js";
 import { execCommand } from "./exec-command.js";
 import { probeCommand } from "./probe-command.js";
 import { replayCommand } from "./replay-command.js";
@@ -21,6 +22,7 @@ commands:
   capture    record an agent type's windows: vigil capture --agent-type T --out DIR [--duration 10m]
   replay     publish a capture's windows again: vigil replay DIR [--speed N]
   tail       print live windows (or events, alerts, dead letters) from the bus
+  eval       measure model families on a benchmark: vigil eval adfa-ld --path DIR [--json]
 
 Run 'vigil <command> --help' for a command's options.`;
 
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return replayCommand(rest);
     case "tail":
       return tailCommand(rest);
+    case "eval":
+      return evalCommand(rest);
     case undefined:
     case "-h":
     case "--help":
