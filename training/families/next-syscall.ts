@@ -1,0 +1,283 @@
+/**
+ * The next-syscall family: a small language model over syscall names, P(next | previous
+ * `context` syscalls), trained with tfjs and scored through its exported ONNX graph, so the
+ * evaluation measures exactly what the scorer runs. A trace's score is its mean surprise.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { exportOnnx, type NextSyscallRow } from "../../src/model/onnx-export.js";
+import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
+import { buildNextSyscall, nextSyscallParams } from "../../src/model/tfjs-models.js";
+import type { TraceFamily } from "./family.js";
+
+export type TfBackend = "cpu" | "wasm";
+
+export interface NextSyscallOptions {
+  /** Syscalls of context before each predicted one (default 8). */
+  context?: number;
+  embeddingDim?: number;
+  /** Hidden relu layer sizes (default [128]). */
+  hidden?: readonly number[];
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Names seen fewer times than this in training map to "unknown" (default 1: none do). */
+  vocabMin?: number;
+  /** Training positions kept, sampled with the seed (default 300,000). */
+  maxTrainRows?: number;
+  /** tfjs backend for training (default "wasm", falling back to "cpu"). */
+  backend?: TfBackend;
+}
+
+/** Written into the exported model; evaluation models are never shipped. */
+const PRODUCER = "vigil-training";
+
+const DEFAULTS = {
+  context: 8,
+  embeddingDim: 16,
+  hidden: [128] as readonly number[],
+  epochs: 4,
+  batchSize: 256,
+  learningRate: 0.003,
+  vocabMin: 1,
+  maxTrainRows: 300_000,
+  backend: "wasm" as TfBackend,
+};
+
+export function createNextSyscallFamily(options: NextSyscallOptions = {}): TraceFamily {
+  const o = { ...DEFAULTS, ...options };
+  let vocab = new Map<string, number>();
+  let runner: OnnxModelRunner | undefined;
+  let trainSeconds = 0;
+  let trainRows = 0;
+  let finalLoss = Number.NaN;
+  let backendUsed = "";
+
+  return {
+    name: "next-syscall",
+
+    async fit(train, { seed, log = () => {} }) {
+      const started = performance.now();
+      backendUsed = await useBackend(o.backend, log);
+      vocab = buildVocabulary(train, o.vocabMin);
+      const unknown = vocab.size;
+      const { contexts, targets } = trainingRows(train, vocab, o.context, o.maxTrainRows, seed);
+      trainRows = targets.length;
+      log(`next-syscall: ${vocab.size} syscalls, ${trainRows} training rows (${backendUsed})`);
+      const model = buildNextSyscall(unknown, o.context, o.embeddingDim, o.hidden, seed);
+      const forward = trainingForward(model, unknown + 1, o.context * o.embeddingDim);
+      const optimizer = tf.train.adam(o.learningRate);
+      const order = Uint32Array.from({ length: trainRows }, (_, i) => i);
+      const random = prng(seed);
+      const batchContext = new Int32Array(o.batchSize * o.context);
+      const batchTarget = new Int32Array(o.batchSize);
+      for (let epoch = 0; epoch < o.epochs; epoch++) {
+        shuffle(order, random);
+        let lossSum = 0;
+        let batches = 0;
+        for (let start = 0; start < trainRows; start += o.batchSize) {
+          const size = Math.min(o.batchSize, trainRows - start);
+          for (let b = 0; b < size; b++) {
+            const row = order[start + b] ?? 0;
+            batchContext.set(
+              contexts.subarray(row * o.context, (row + 1) * o.context),
+              b * o.context,
+            );
+            batchTarget[b] = targets[row] ?? unknown;
+          }
+          const loss = optimizer.minimize(() => {
+            const x = tf.tensor2d(
+              batchContext.subarray(0, size * o.context),
+              [size, o.context],
+              "int32",
+            );
+            const y = tf.oneHot(tf.tensor1d(batchTarget.subarray(0, size), "int32"), unknown + 1);
+            const logits = forward(x);
+            return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+          }, true);
+          lossSum += loss?.dataSync()[0] ?? 0;
+          loss?.dispose();
+          batches++;
+        }
+        finalLoss = lossSum / Math.max(1, batches);
+        log(
+          `next-syscall: epoch ${epoch + 1}/${o.epochs} loss ${finalLoss.toFixed(4)} at ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        );
+      }
+      optimizer.dispose();
+      const params = nextSyscallParams(model);
+      model.dispose();
+      await runner?.close();
+      runner = await OnnxModelRunner.open(exportOnnx(params, { producerVersion: PRODUCER }), {
+        family: "next-syscall",
+        inputSize: unknown,
+        context: o.context,
+      });
+      trainSeconds = (performance.now() - started) / 1000;
+      log(`next-syscall: trained in ${trainSeconds.toFixed(1)} s`);
+    },
+
+    async score(traces) {
+      if (runner === undefined) throw new Error("next-syscall: score() before fit()");
+      const scores = new Float64Array(traces.length);
+      for (const [i, trace] of traces.entries()) {
+        const { score } = await runner.scoreNextSyscall(traceRows(trace, vocab, o.context));
+        scores[i] = score;
+      }
+      return scores;
+    },
+
+    describe() {
+      return {
+        context: o.context,
+        embeddingDim: o.embeddingDim,
+        hidden: [...o.hidden],
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        vocabMin: o.vocabMin,
+        vocabSize: vocab.size,
+        trainRows,
+        finalLoss,
+        backend: backendUsed,
+        trainSeconds,
+        aggregation: "mean surprise",
+      };
+    },
+  };
+}
+
+/**
+ * The model's logits with the embedding lookup done as oneHot(ids) @ table: the same numbers as
+ * the Embedding layer, but its gradient is a matMul, which the wasm backend has (the Gather
+ * gradient needs UnsortedSegmentSum, which it lacks).
+ */
+function trainingForward(
+  model: tf.LayersModel,
+  ids: number,
+  flatWidth: number,
+): (x: tf.Tensor2D) => tf.Tensor {
+  const [embedding, , ...dense] = model.layers;
+  const table = embedding?.trainableWeights[0]?.read();
+  if (table === undefined) throw new Error("next-syscall: the model has no embedding table");
+  return (x) => {
+    const [rows = 0, context = 0] = x.shape;
+    const oneHot = tf.oneHot(x.reshape([rows * context]), ids);
+    let h: tf.Tensor = tf.matMul(oneHot, table as tf.Tensor2D).reshape([rows, flatWidth]);
+    for (const layer of dense) h = layer.apply(h) as tf.Tensor;
+    return h;
+  };
+}
+
+/** Names seen at least `min` times, ids by descending count then name (stable across runs). */
+function buildVocabulary(traces: readonly (readonly string[])[], min: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const trace of traces) for (const s of trace) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const names = [...counts.entries()]
+    .filter(([, c]) => c >= min)
+    .sort(([a, ca], [b, cb]) => cb - ca || (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name]) => name);
+  return new Map(names.map((name, i) => [name, i]));
+}
+
+/** Ids of a trace, the context's start padded with "unknown" (= vocab.size). */
+function traceIds(trace: readonly string[], vocab: ReadonlyMap<string, number>, context: number) {
+  const ids = new Int32Array(context + trace.length).fill(vocab.size);
+  trace.forEach((s, i) => {
+    ids[context + i] = vocab.get(s) ?? vocab.size;
+  });
+  return ids;
+}
+
+/** Every position of every trace as (context, target); a seeded sample of `max` if more. */
+function trainingRows(
+  traces: readonly (readonly string[])[],
+  vocab: ReadonlyMap<string, number>,
+  context: number,
+  max: number,
+  seed: number,
+): { contexts: Int32Array; targets: Int32Array } {
+  const total = traces.reduce((n, t) => n + t.length, 0);
+  const keep = Math.min(total, max);
+  // Reservoir-free sampling: a seeded shuffle of all positions, first `keep` taken.
+  const picked = Uint32Array.from({ length: total }, (_, i) => i);
+  if (keep < total) shuffle(picked, prng(seed ^ 0x5bd1e995));
+  const chosen = new Uint8Array(total);
+  for (let i = 0; i < keep; i++) chosen[picked[i] ?? 0] = 1;
+  const contexts = new Int32Array(keep * context);
+  const targets = new Int32Array(keep);
+  let position = 0;
+  let row = 0;
+  for (const trace of traces) {
+    const ids = traceIds(trace, vocab, context);
+    for (let i = 0; i < trace.length; i++, position++) {
+      if (!chosen[position]) continue;
+      contexts.set(ids.subarray(i, i + context), row * context);
+      targets[row] = ids[i + context] ?? vocab.size;
+      row++;
+    }
+  }
+  return { contexts, targets };
+}
+
+/** A trace as the model's rows: each distinct (context, next) with its count. */
+export function traceRows(
+  trace: readonly string[],
+  vocab: ReadonlyMap<string, number>,
+  context: number,
+): NextSyscallRow[] {
+  const ids = traceIds(trace, vocab, context);
+  const rows = new Map<string, NextSyscallRow & { count: number }>();
+  for (let i = 0; i < trace.length; i++) {
+    const window = ids.subarray(i, i + context + 1);
+    const key = window.join(",");
+    const row = rows.get(key);
+    if (row) row.count++;
+    else {
+      rows.set(key, {
+        context: Array.from(window.subarray(0, context)),
+        next: window[context] ?? vocab.size,
+        count: 1,
+      });
+    }
+  }
+  return [...rows.values()];
+}
+
+/**
+ * Makes `wanted` the tfjs backend; wasm may fail to initialise (no binary, no SIMD), in which
+ * case training continues on cpu, slower but identical in semantics. Returns the one in use.
+ */
+export async function useBackend(wanted: TfBackend, log: (line: string) => void): Promise<string> {
+  if (wanted === "wasm") await import("@tensorflow/tfjs-backend-wasm");
+  if (tf.getBackend() !== wanted) {
+    const ok = await tf.setBackend(wanted).catch(() => false);
+    if (!ok) {
+      log(`tfjs backend ${wanted} failed to initialise; training on cpu`);
+      await tf.setBackend("cpu");
+    }
+  }
+  await tf.ready();
+  return tf.getBackend();
+}
+
+/** mulberry32: a seeded uniform [0, 1) source, so shuffles repeat for a seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher-Yates in place. */
+export function shuffle(a: Uint32Array, random: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = a[i] ?? 0;
+    a[i] = a[j] ?? 0;
+    a[j] = t;
+  }
+}
