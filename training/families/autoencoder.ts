@@ -1,0 +1,195 @@
+/**
+ * The autoencoder family: a trace becomes a window of n-gram counts, the window the shared
+ * featurization turns into the vector the scorer uses, and a dense autoencoder learns to
+ * reconstruct standardised normal vectors. Scored through the exported ONNX model, so the
+ * evaluation measures exactly what the scorer runs: score = mean squared reconstruction error.
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  buildFeatureSpec,
+  type FeatureSpec,
+  featurize,
+  type Scaling,
+  windowFromTrace,
+} from "../../src/features/index.js";
+import { exportOnnx } from "../../src/model/onnx-export.js";
+import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
+import { autoencoderParams, buildAutoencoder } from "../../src/model/tfjs-models.js";
+import type { TraceFamily } from "./family.js";
+import { prng, shuffle, type TfBackend, useBackend } from "./next-syscall.js";
+
+export interface AutoencoderOptions {
+  /** n-gram size of the window (default 3). */
+  n?: number;
+  topK?: number;
+  hashBuckets?: number;
+  scaling?: Scaling;
+  /** Hidden relu layer sizes (default [64, 16, 64]). */
+  hidden?: readonly number[];
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /**
+   * Smallest std a feature is standardised with: a feature almost constant in training would
+   * otherwise turn noise into huge errors (default 0.1, in the scaled feature's units).
+   */
+  minStd?: number;
+  /** Overrides fit()'s seed (the interface passes one; this pins it for experiments). */
+  seed?: number;
+  backend?: TfBackend;
+}
+
+const DEFAULTS = {
+  n: 3,
+  topK: 512,
+  hashBuckets: 64,
+  scaling: "log" as Scaling,
+  hidden: [64, 16, 64] as readonly number[],
+  epochs: 60,
+  batchSize: 32,
+  learningRate: 0.002,
+  minStd: 0.1,
+  backend: "wasm" as TfBackend,
+};
+
+/** Written into the exported model; evaluation models are never shipped. */
+const PRODUCER = "vigil-training";
+
+export function createAutoencoderFamily(options: AutoencoderOptions = {}): TraceFamily {
+  const o = { ...DEFAULTS, ...options };
+  let spec: FeatureSpec | undefined;
+  let runner: OnnxModelRunner | undefined;
+  let trainSeconds = 0;
+  let finalLoss = Number.NaN;
+  let backendUsed = "";
+
+  const vectors = (traces: readonly (readonly string[])[], current: FeatureSpec) => {
+    const width = current.names.length;
+    const flat = new Float32Array(traces.length * width);
+    traces.forEach((trace, i) => {
+      flat.set(featurize(current, toWindow(trace, o.n, i)), i * width);
+    });
+    return flat;
+  };
+
+  return {
+    name: "autoencoder",
+
+    async fit(train, { seed: fitSeed, log = () => {} }) {
+      const started = performance.now();
+      const seed = o.seed ?? fitSeed;
+      backendUsed = await useBackend(o.backend, log);
+      spec = buildFeatureSpec(
+        train.map((trace, i) => toWindow(trace, o.n, i)),
+        { topK: o.topK, hashBuckets: o.hashBuckets, scaling: o.scaling },
+      );
+      const width = spec.names.length;
+      const x = vectors(train, spec);
+      const { mean, std } = statistics(x, train.length, width, o.minStd);
+      const z = Float32Array.from(
+        x,
+        (v, i) => (v - (mean[i % width] ?? 0)) / (std[i % width] ?? 1),
+      );
+      log(`autoencoder: ${train.length} windows x ${width} features (${backendUsed})`);
+
+      const model = buildAutoencoder(width, o.hidden, seed);
+      const optimizer = tf.train.adam(o.learningRate);
+      const order = Uint32Array.from({ length: train.length }, (_, i) => i);
+      const random = prng(seed);
+      const batch = new Float32Array(o.batchSize * width);
+      for (let epoch = 0; epoch < o.epochs; epoch++) {
+        shuffle(order, random);
+        let lossSum = 0;
+        let batches = 0;
+        for (let start = 0; start < order.length; start += o.batchSize) {
+          const size = Math.min(o.batchSize, order.length - start);
+          for (let b = 0; b < size; b++) {
+            const row = order[start + b] ?? 0;
+            batch.set(z.subarray(row * width, (row + 1) * width), b * width);
+          }
+          const loss = optimizer.minimize(() => {
+            const input = tf.tensor2d(batch.subarray(0, size * width), [size, width]);
+            const output = model.apply(input, { training: true }) as tf.Tensor;
+            return tf.losses.meanSquaredError(input, output) as tf.Scalar;
+          }, true);
+          lossSum += loss?.dataSync()[0] ?? 0;
+          loss?.dispose();
+          batches++;
+        }
+        finalLoss = lossSum / Math.max(1, batches);
+        if ((epoch + 1) % 10 === 0 || epoch + 1 === o.epochs) {
+          log(`autoencoder: epoch ${epoch + 1}/${o.epochs} loss ${finalLoss.toFixed(4)}`);
+        }
+      }
+      optimizer.dispose();
+      const params = autoencoderParams(model, mean, std);
+      model.dispose();
+      await runner?.close();
+      runner = await OnnxModelRunner.open(exportOnnx(params, { producerVersion: PRODUCER }), {
+        family: "autoencoder",
+        inputSize: width,
+      });
+      trainSeconds = (performance.now() - started) / 1000;
+      log(`autoencoder: trained in ${trainSeconds.toFixed(1)} s`);
+    },
+
+    async score(traces) {
+      if (runner === undefined || spec === undefined) {
+        throw new Error("autoencoder: score() before fit()");
+      }
+      const { score } = await runner.scoreAutoencoder(vectors(traces, spec), traces.length);
+      return Float64Array.from(score);
+    },
+
+    describe() {
+      return {
+        n: o.n,
+        topK: o.topK,
+        hashBuckets: o.hashBuckets,
+        scaling: o.scaling,
+        features: spec?.names.length ?? 0,
+        hidden: [...o.hidden],
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        minStd: o.minStd,
+        finalLoss,
+        backend: backendUsed,
+        trainSeconds,
+      };
+    },
+  };
+}
+
+function toWindow(trace: readonly string[], n: number, seq: number) {
+  return windowFromTrace(trace, n, {
+    agentType: "trace",
+    agentId: `trace-${seq}`,
+    host: "eval",
+    seq,
+  });
+}
+
+/** Per-feature mean and std (population), std floored at `minStd`. */
+function statistics(
+  x: Float32Array,
+  rows: number,
+  width: number,
+  minStd: number,
+): { mean: Float32Array; std: Float32Array } {
+  const mean = new Float64Array(width);
+  const square = new Float64Array(width);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < width; c++) {
+      const v = x[r * width + c] ?? 0;
+      mean[c] = (mean[c] ?? 0) + v;
+      square[c] = (square[c] ?? 0) + v * v;
+    }
+  }
+  const m = Float32Array.from(mean, (s) => s / Math.max(1, rows));
+  const std = Float32Array.from(square, (s, c) => {
+    const mu = m[c] ?? 0;
+    return Math.max(minStd, Math.sqrt(Math.max(0, s / Math.max(1, rows) - mu * mu)));
+  });
+  return { mean: m, std };
+}
