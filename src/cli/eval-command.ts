@@ -22,9 +22,8 @@ const FAMILIES: Record<string, () => Promise<TraceFamily>> = {
   knn: async () => createKnnFamily(),
   "next-syscall": async () =>
     (await import("../../training/families/next-syscall.js")).createNextSyscallFamily(),
-  // TODO(autoencoder): register "autoencoder" once training/families/autoencoder.ts lands:
-  //   autoencoder: async () =>
-  //     (await import("../../training/families/autoencoder.js")).createAutoencoderFamily(),
+  autoencoder: async () =>
+    (await import("../../training/families/autoencoder.js")).createAutoencoderFamily(),
 };
 
 const HELP = `usage: vigil eval adfa-ld --path DIR [options]
