@@ -24,6 +24,14 @@ export interface NextSyscallOptions {
   vocabMin?: number;
   /** Training positions kept, sampled with the seed (default 300,000). */
   maxTrainRows?: number;
+  /**
+   * Aggregation: 0 scores a trace by its mean surprise, the ONNX graph's score; w > 0 by the
+   * highest mean surprise over any w consecutive syscalls (the whole trace if shorter). Default
+   * 10: chosen on training data only (80/20 split, held-out traces vs the same traces with 5 or
+   * 20 random known syscalls injected), where it beat the mean (0.96-0.99 vs 0.62-0.78 AUC) and
+   * was the steadiest of 5/10/20/50/100; attacks and validation were never looked at.
+   */
+  window?: number;
   /** tfjs backend for training (default "wasm", falling back to "cpu"). */
   backend?: TfBackend;
 }
@@ -40,10 +48,17 @@ const DEFAULTS = {
   learningRate: 0.003,
   vocabMin: 1,
   maxTrainRows: 300_000,
+  window: 10,
   backend: "wasm" as TfBackend,
 };
 
-export function createNextSyscallFamily(options: NextSyscallOptions = {}): TraceFamily {
+/** A TraceFamily that can also say how surprising each syscall of a trace was. */
+export interface NextSyscallFamily extends TraceFamily {
+  /** Per trace, -log P(syscall | its context) at every position, in order. */
+  surprises(traces: readonly (readonly string[])[]): Promise<Float32Array[]>;
+}
+
+export function createNextSyscallFamily(options: NextSyscallOptions = {}): NextSyscallFamily {
   const o = { ...DEFAULTS, ...options };
   let vocab = new Map<string, number>();
   let runner: OnnxModelRunner | undefined;
@@ -51,6 +66,13 @@ export function createNextSyscallFamily(options: NextSyscallOptions = {}): Trace
   let trainRows = 0;
   let finalLoss = Number.NaN;
   let backendUsed = "";
+
+  const scoreTrace = async (trace: readonly string[]) => {
+    if (runner === undefined) throw new Error("next-syscall: score() before fit()");
+    const { rows, rowOf } = traceRows(trace, vocab, o.context);
+    const { score, surprise } = await runner.scoreNextSyscall(rows);
+    return { score, perPosition: Float32Array.from(rowOf, (r) => surprise[r] ?? 0) };
+  };
 
   return {
     name: "next-syscall",
@@ -117,13 +139,18 @@ export function createNextSyscallFamily(options: NextSyscallOptions = {}): Trace
     },
 
     async score(traces) {
-      if (runner === undefined) throw new Error("next-syscall: score() before fit()");
       const scores = new Float64Array(traces.length);
       for (const [i, trace] of traces.entries()) {
-        const { score } = await runner.scoreNextSyscall(traceRows(trace, vocab, o.context));
-        scores[i] = score;
+        const { score, perPosition } = await scoreTrace(trace);
+        scores[i] = o.window > 0 ? windowMax(perPosition, o.window) : score;
       }
       return scores;
+    },
+
+    async surprises(traces) {
+      const out: Float32Array[] = [];
+      for (const trace of traces) out.push((await scoreTrace(trace)).perPosition);
+      return out;
     },
 
     describe() {
@@ -140,7 +167,7 @@ export function createNextSyscallFamily(options: NextSyscallOptions = {}): Trace
         finalLoss,
         backend: backendUsed,
         trainSeconds,
-        aggregation: "mean surprise",
+        aggregation: o.window > 0 ? `max mean surprise over ${o.window} syscalls` : "mean surprise",
       };
     },
   };
@@ -219,28 +246,53 @@ function trainingRows(
   return { contexts, targets };
 }
 
-/** A trace as the model's rows: each distinct (context, next) with its count. */
+/**
+ * A trace as the model's rows: each distinct (context, next) with its count, and for each
+ * position the index of its row (so per-position surprise can be read back in order).
+ */
 export function traceRows(
   trace: readonly string[],
   vocab: ReadonlyMap<string, number>,
   context: number,
-): NextSyscallRow[] {
+): { rows: NextSyscallRow[]; rowOf: Uint32Array } {
   const ids = traceIds(trace, vocab, context);
-  const rows = new Map<string, NextSyscallRow & { count: number }>();
+  const index = new Map<string, number>();
+  const rows: (NextSyscallRow & { count: number })[] = [];
+  const rowOf = new Uint32Array(trace.length);
   for (let i = 0; i < trace.length; i++) {
     const window = ids.subarray(i, i + context + 1);
     const key = window.join(",");
-    const row = rows.get(key);
-    if (row) row.count++;
-    else {
-      rows.set(key, {
+    let r = index.get(key);
+    if (r === undefined) {
+      r = rows.length;
+      index.set(key, r);
+      rows.push({
         context: Array.from(window.subarray(0, context)),
         next: window[context] ?? vocab.size,
-        count: 1,
+        count: 0,
       });
     }
+    const row = rows[r];
+    if (row) row.count++;
+    rowOf[i] = r;
   }
-  return [...rows.values()];
+  return { rows, rowOf };
+}
+
+/** Highest mean surprise over `w` consecutive positions (over all of them if fewer). */
+export function windowMax(surprise: Float32Array, w: number): number {
+  const n = surprise.length;
+  if (n === 0) return 0;
+  const at = (i: number) => surprise[i] ?? 0;
+  const width = Math.min(w, n);
+  let sum = 0;
+  for (let i = 0; i < width; i++) sum += at(i);
+  let best = sum;
+  for (let i = width; i < n; i++) {
+    sum += at(i) - at(i - width);
+    best = Math.max(best, sum);
+  }
+  return best / width;
 }
 
 /**
