@@ -19,7 +19,10 @@ import type { TraceFamily } from "./family.js";
 import { prng, shuffle, type TfBackend, useBackend } from "./next-syscall.js";
 
 export interface AutoencoderOptions {
-  /** n-gram size of the window (default 3). */
+  /**
+   * n-gram size of the window (default 3). n = 2 with topK 2048 won on synthetic injections into
+   * a split of the training data (AUC 0.79-0.93 vs 0.51) but lost on ADFA-LD (0.69 vs 0.74).
+   */
   n?: number;
   topK?: number;
   hashBuckets?: number;

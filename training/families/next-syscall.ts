@@ -250,14 +250,14 @@ function trainingRows(
  * A trace as the model's rows: each distinct (context, next) with its count, and for each
  * position the index of its row (so per-position surprise can be read back in order).
  */
-export function traceRows(
+function traceRows(
   trace: readonly string[],
   vocab: ReadonlyMap<string, number>,
   context: number,
 ): { rows: NextSyscallRow[]; rowOf: Uint32Array } {
   const ids = traceIds(trace, vocab, context);
   const index = new Map<string, number>();
-  const rows: (NextSyscallRow & { count: number })[] = [];
+  const rows: NextSyscallRow[] = [];
   const rowOf = new Uint32Array(trace.length);
   for (let i = 0; i < trace.length; i++) {
     const window = ids.subarray(i, i + context + 1);
