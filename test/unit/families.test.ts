@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createAutoencoderFamily } from "../../training/families/autoencoder.js";
 import type { TraceFamily } from "../../training/families/family.js";
-import { createNextSyscallFamily, prng } from "../../training/families/next-syscall.js";
+import { createNextSyscallFamily } from "../../training/families/next-syscall.js";
+import { prng } from "../../training/util.js";
 
 const FILE_IO = ["open", "fstat64", "read", "read", "close"];
 const SERVER = ["poll", "recv", "write", "send", "poll"];

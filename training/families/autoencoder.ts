@@ -15,8 +15,8 @@ import {
 import { exportOnnx } from "../../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
 import { autoencoderParams, buildAutoencoder } from "../../src/model/tfjs-models.js";
+import { prng, shuffle, type TfBackend, useBackend } from "../util.js";
 import type { TraceFamily } from "./family.js";
-import { prng, shuffle, type TfBackend, useBackend } from "./next-syscall.js";
 
 export interface AutoencoderOptions {
   /**

@@ -7,9 +7,8 @@ import * as tf from "@tensorflow/tfjs";
 import { exportOnnx, type NextSyscallRow } from "../../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
 import { buildNextSyscall, nextSyscallParams } from "../../src/model/tfjs-models.js";
+import { prng, shuffle, type TfBackend, useBackend } from "../util.js";
 import type { TraceFamily } from "./family.js";
-
-export type TfBackend = "cpu" | "wasm";
 
 export interface NextSyscallOptions {
   /** Syscalls of context before each predicted one (default 8). */
@@ -293,43 +292,4 @@ export function windowMax(surprise: Float32Array, w: number): number {
     best = Math.max(best, sum);
   }
   return best / width;
-}
-
-/**
- * Makes `wanted` the tfjs backend; wasm may fail to initialise (no binary, no SIMD), in which
- * case training continues on cpu, slower but identical in semantics. Returns the one in use.
- */
-export async function useBackend(wanted: TfBackend, log: (line: string) => void): Promise<string> {
-  if (wanted === "wasm") await import("@tensorflow/tfjs-backend-wasm");
-  if (tf.getBackend() !== wanted) {
-    const ok = await tf.setBackend(wanted).catch(() => false);
-    if (!ok) {
-      log(`tfjs backend ${wanted} failed to initialise; training on cpu`);
-      await tf.setBackend("cpu");
-    }
-  }
-  await tf.ready();
-  return tf.getBackend();
-}
-
-/** mulberry32: a seeded uniform [0, 1) source, so shuffles repeat for a seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fisher-Yates in place. */
-export function shuffle(a: Uint32Array, random: () => number): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = a[i] ?? 0;
-    a[i] = a[j] ?? 0;
-    a[j] = t;
-  }
 }
