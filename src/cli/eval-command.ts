@@ -24,6 +24,8 @@ const FAMILIES: Record<string, () => Promise<TraceFamily>> = {
     (await import("../../training/families/next-syscall.js")).createNextSyscallFamily(),
   autoencoder: async () =>
     (await import("../../training/families/autoencoder.js")).createAutoencoderFamily(),
+  ensemble: async () =>
+    (await import("../../training/families/ensemble.js")).createEnsembleFamily(),
 };
 
 const HELP = `usage: vigil eval adfa-ld --path DIR [options]
