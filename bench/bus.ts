@@ -42,6 +42,7 @@ import { SYSCALL_NAMES } from "../src/sensor/syscall-names.js";
 import { createSilentLogger } from "../src/telemetry/logger.js";
 import { createBusMetrics, createSensorMetrics } from "../src/telemetry/metrics.js";
 import { makeWindow } from "../test/helpers/messages.js";
+import { prng } from "../training/random.js";
 import { writeResults } from "./lib/results.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -163,18 +164,6 @@ function cpuMeter(s: Setup): () => Cpu {
 }
 
 // ---------- realistic windows ----------
-
-/** mulberry32: every run sends the same windows. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a coding agent (node, git, a shell) calls most, most frequent first. */
 // biome-ignore format: a list of names

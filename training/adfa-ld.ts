@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCodes, VigilError } from "../src/errors.js";
+import { prng } from "./random.js";
 
 export interface AdfaLdData {
   /** Normal traces: the only data a model may learn from. */
@@ -112,7 +113,7 @@ function listTxt(dir: string): string[] {
 /** A seeded shuffle's first `limit` items, back in their original (sorted) order. */
 function subset<T>(items: T[], limit: number | undefined, seed: number): T[] {
   if (limit === undefined || limit >= items.length) return items;
-  const rand = mulberry32(seed);
+  const rand = prng(seed);
   const idx = items.map((_, i) => i);
   for (let i = idx.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -122,15 +123,4 @@ function subset<T>(items: T[], limit: number | undefined, seed: number): T[] {
     .slice(0, Math.max(0, limit))
     .sort((a, b) => a - b)
     .map((i) => items[i] as T);
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { mulberry32 } from "../../training/adfa-ld.js";
 import { createEnsembleFamily, percentile, robustZ } from "../../training/families/ensemble.js";
 import type { TraceFamily } from "../../training/families/family.js";
 import { rocAuc } from "../../training/metrics.js";
+import { prng } from "../../training/random.js";
 
 /** A member that only sees one thing: how often `name` occurs in a trace. */
 function counter(name: string): TraceFamily {
@@ -17,7 +17,7 @@ function counter(name: string): TraceFamily {
   };
 }
 
-const random = mulberry32(11);
+const random = prng(11);
 /** Normal traces carry a little x and y noise; each attack has one of them in bulk. */
 const normal = (): string[] => {
   const t = ["open", "read", "close"];

@@ -19,21 +19,10 @@ import {
   nextSyscallScoreTf,
   OnnxModelRunner,
 } from "../../src/model/index.js";
+import { prng } from "../../training/random.js";
 
 const META = { producerVersion: "test" };
 const TOL = 1e-5;
-
-/** Deterministic PRNG (mulberry32) so fixtures are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Largest |a - b| / max(1, |a|) over both arrays; fails on a length mismatch. */
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -57,7 +46,7 @@ const measured: Record<string, number> = {};
 
 describe("onnx export - autoencoder", () => {
   const inputSize = 8;
-  const random = rng(1);
+  const random = prng(1);
   // Correlated features (3 latent factors), with offsets and a constant feature (std 0).
   const sample = (scale = 1): Float32Array => {
     const l = [random(), random(), random()].map((v) => (v - 0.5) * 4);
@@ -160,7 +149,7 @@ describe("onnx export - autoencoder", () => {
     } finally {
       await rm(dir, { recursive: true });
     }
-    const r = rng(99);
+    const r = prng(99);
     const noise = Uint8Array.from({ length: 4096 }, () => Math.floor(r() * 256));
     for (const bad of [
       noise,
@@ -200,7 +189,7 @@ describe("onnx export - autoencoder", () => {
 describe("onnx export - next-syscall", () => {
   const vocabSize = 12;
   const context = 3;
-  const random = rng(2);
+  const random = prng(2);
   // A looping "agent": read/write cycles with occasional noise syscalls.
   const sequence = Array.from({ length: 600 }, (_, i) =>
     random() < 0.1 ? Math.floor(random() * vocabSize) : ([0, 1, 2, 1, 3, 4][i % 6] ?? 0),
@@ -324,7 +313,7 @@ describe("onnx export - graph", () => {
       params.layers.map((l) => l.activation),
       activations,
     );
-    const r = rng(3);
+    const r = prng(3);
     const x = Array.from({ length: 16 }, () =>
       Float32Array.from({ length: 5 }, () => (r() - 0.5) * 20),
     );

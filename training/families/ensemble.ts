@@ -7,7 +7,7 @@
  */
 
 import { ErrorCodes, VigilError } from "../../src/errors.js";
-import { mulberry32 } from "../adfa-ld.js";
+import { prng } from "../random.js";
 import type { TraceFamily } from "./family.js";
 import { createKnnFamily } from "./knn.js";
 import { createNgramLmFamily } from "./ngram-lm.js";
@@ -122,7 +122,7 @@ export function createEnsembleFamily(input: MemberFactory[] | EnsembleOptions = 
 /** A seeded split of the training traces: `fraction` of them held out. */
 function split<T>(train: readonly T[], fraction: number, seed: number): { rest: T[]; held: T[] } {
   const order = train.map((_, i) => i);
-  const random = mulberry32(seed ^ 0x2545f491);
+  const random = prng(seed ^ 0x2545f491);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j] as number, order[i] as number];
