@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  falseAlarmRate,
+  scoreStats,
+  thresholdForFalseAlarmRate,
+} from "../../training/calibrate.js";
+import { prng } from "../../training/util.js";
+
+/** Exponential(rate 1) samples by inversion: P(X > t) = exp(-t). */
+function exponential(seed: number, n: number): Float64Array {
+  const random = prng(seed);
+  return Float64Array.from({ length: n }, () => -Math.log(1 - random()));
+}
+
+describe("thresholdForFalseAlarmRate", () => {
+  test("calibration meets its target on synthetic data with a known distribution", () => {
+    const target = 0.001;
+    const scores = exponential(1, 100_000);
+    const threshold = thresholdForFalseAlarmRate(scores, target);
+    // The analytic (1 - target) quantile of Exp(1) is -ln(target) = 6.9078. The sample quantile's
+    // standard error is sqrt(p(1-p)/n)/f(q) = sqrt(0.001*0.999/1e5)/0.001 ~ 0.1; allow 4 sigma.
+    const analytic = -Math.log(target);
+    assert.ok(
+      Math.abs(threshold - analytic) < 0.4,
+      `threshold ${threshold} vs analytic ${analytic}`,
+    );
+    // On its own data the realised rate never exceeds the target.
+    assert.ok(falseAlarmRate(scores, threshold) <= target);
+    // On a fresh sample: expected ~0.001 with binomial sd ~1e-4; 4x the target is far outside
+    // any plausible fluctuation, and 0.25x catches a threshold that is far too high.
+    const fresh = falseAlarmRate(exponential(2, 100_000), threshold);
+    assert.ok(fresh > target / 4 && fresh < target * 4, `fresh false-alarm rate ${fresh}`);
+  });
+
+  test("is the smallest threshold meeting the target; ties at the threshold do not alarm", () => {
+    const scores = Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.equal(thresholdForFalseAlarmRate(scores, 0.1), 9); // only 10 above
+    assert.equal(thresholdForFalseAlarmRate(scores, 0.2), 8);
+    assert.equal(thresholdForFalseAlarmRate(scores, 0.05), 10); // no alarm allowed -> max
+    assert.equal(thresholdForFalseAlarmRate(scores, 0), 10);
+    const ties = Float64Array.from([1, 1, 1, 5, 5, 5, 5, 5, 5, 5]);
+    const t = thresholdForFalseAlarmRate(ties, 0.3);
+    assert.equal(t, 5);
+    assert.equal(falseAlarmRate(ties, t), 0);
+  });
+
+  test("refuses an empty sample, non-finite scores and a rate outside [0, 1)", () => {
+    assert.throws(() => thresholdForFalseAlarmRate(new Float64Array(0)), RangeError);
+    assert.throws(() => thresholdForFalseAlarmRate(Float64Array.from([1, Number.NaN])), RangeError);
+    assert.throws(() => thresholdForFalseAlarmRate(Float64Array.from([1]), 1), RangeError);
+    assert.throws(() => thresholdForFalseAlarmRate(Float64Array.from([1]), -0.1), RangeError);
+  });
+});
+
+describe("scoreStats", () => {
+  test("matches the known moments and quantiles", () => {
+    const s = scoreStats(Float64Array.from({ length: 101 }, (_, i) => i));
+    assert.equal(s.count, 101);
+    assert.equal(s.mean, 50);
+    assert.equal(s.p50, 50);
+    assert.equal(s.p90, 90);
+    assert.equal(s.p99, 99);
+    assert.ok(Math.abs(s.p999 - 99.9) < 1e-9);
+    assert.equal(s.max, 100);
+    assert.ok(Math.abs(s.std - Math.sqrt((101 * 101 - 1) / 12)) < 1e-9);
+    const e = scoreStats(exponential(3, 100_000));
+    assert.ok(Math.abs(e.mean - 1) < 0.02 && Math.abs(e.std - 1) < 0.03);
+    assert.ok(Math.abs(e.p50 - Math.LN2) < 0.02);
+  });
+});

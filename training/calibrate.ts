@@ -1,0 +1,90 @@
+/**
+ * Threshold calibration: the one place a score becomes a decision boundary. Scoring never sees
+ * this; the threshold is computed from scores on normal (held-out) windows and stored with the
+ * model, so the scorer only compares `score > threshold`.
+ */
+
+/** Default target false-alarm rate: one normal window in a thousand alarms. */
+export const DEFAULT_TARGET_FAR = 0.001;
+
+/** Summary of a set of scores, written into the model manifest. */
+export interface ScoreStats {
+  count: number;
+  mean: number;
+  std: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+function checkFar(targetFar: number): void {
+  if (!(targetFar >= 0 && targetFar < 1)) {
+    throw new RangeError(`target false-alarm rate ${targetFar} is not in [0, 1)`);
+  }
+}
+
+/**
+ * The smallest threshold t such that the fraction of `normalScores` strictly above t is at most
+ * `targetFar`. Tie rule: an alarm is `score > threshold`, so scores equal to the threshold do
+ * not alarm; with k = floor(targetFar * N) alarms allowed, t is the (N - k)-th smallest score
+ * (1-based): every smaller t would leave those k + 1 largest scores above it. With ties at t,
+ * the realised rate on these scores is below the target. The result is always one of the
+ * scores (no interpolation), so it is exact for the data it was calibrated on.
+ */
+export function thresholdForFalseAlarmRate(
+  normalScores: Float64Array,
+  targetFar: number = DEFAULT_TARGET_FAR,
+): number {
+  checkFar(targetFar);
+  const n = normalScores.length;
+  if (n === 0) throw new RangeError("cannot calibrate a threshold on no scores");
+  if (!normalScores.every(Number.isFinite)) {
+    throw new RangeError("cannot calibrate a threshold on non-finite scores");
+  }
+  const sorted = Float64Array.from(normalScores).sort();
+  // The epsilon keeps 0.001 * 100000 (= 100.00000000000001 or 99.99999999999999) at 100.
+  const allowed = Math.min(n - 1, Math.floor(targetFar * n + 1e-9));
+  return sorted[n - 1 - allowed] as number;
+}
+
+/** Fraction of `scores` strictly above `threshold` (the alarm rule). */
+export function falseAlarmRate(scores: Float64Array, threshold: number): number {
+  if (scores.length === 0) return 0;
+  let above = 0;
+  for (const s of scores) if (s > threshold) above++;
+  return above / scores.length;
+}
+
+/** Quantile q of ascending `sorted`, linear between order statistics (R type 7). */
+function quantile(sorted: Float64Array, q: number): number {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  const h = (n - 1) * q;
+  const lo = Math.floor(h);
+  const a = sorted[lo] as number;
+  const b = sorted[Math.min(n - 1, lo + 1)] as number;
+  return a + (h - lo) * (b - a);
+}
+
+/** count, mean, population std, p50/p90/p99/p99.9 (interpolated) and max; NaN when empty. */
+export function scoreStats(scores: Float64Array): ScoreStats {
+  const n = scores.length;
+  const sorted = Float64Array.from(scores).sort();
+  let sum = 0;
+  for (const s of sorted) sum += s;
+  const mean = n === 0 ? Number.NaN : sum / n;
+  let sq = 0;
+  for (const s of sorted) sq += (s - mean) * (s - mean);
+  return {
+    count: n,
+    mean,
+    std: n === 0 ? Number.NaN : Math.sqrt(sq / n),
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    p99: quantile(sorted, 0.99),
+    p999: quantile(sorted, 0.999),
+    max: n === 0 ? Number.NaN : (sorted[n - 1] as number),
+  };
+}
