@@ -27,6 +27,7 @@ export const ErrorCodes = {
   MODEL_INVALID: "VIGIL_ERR_MODEL_INVALID",
   MODEL_EXPORT: "VIGIL_ERR_MODEL_EXPORT",
   MODEL_INPUT: "VIGIL_ERR_MODEL_INPUT",
+  TRAIN_DATA: "VIGIL_ERR_TRAIN_DATA",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

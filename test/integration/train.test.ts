@@ -1,0 +1,326 @@
+/**
+ * `trainModel` end to end, without NATS: a hand-written capture of benign windows with natural
+ * variation -> model.onnx + manifest.json; the manifest validates and pins the model bytes, an
+ * injected attack window scores above the calibrated threshold while fresh benign windows stay
+ * below it, bad data is refused with TRAIN_DATA, and the same seed gives the same bytes.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
+import { CAPTURE_SCHEMA } from "../../src/bus/capture.js";
+import { WINDOW_SCHEMA, type WindowRecord } from "../../src/contracts/index.js";
+import { ErrorCodes, isVigilError } from "../../src/errors.js";
+import { featurize } from "../../src/features/index.js";
+import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
+import { falseAlarmRate } from "../../training/calibrate.js";
+import { readManifest } from "../../training/manifest.js";
+import { type TrainOptions, type TrainResult, trainModel } from "../../training/train.js";
+import { prng } from "../../training/util.js";
+import { makeWindow } from "../helpers/messages.js";
+
+const AGENT = "coding-agent";
+const BENIGN_NGRAMS = [
+  ["read", "read", "write"],
+  ["openat", "read", "close"],
+  ["openat", "fstat", "read"],
+  ["fstat", "read", "close"],
+  ["epoll_wait", "read", "write"],
+  ["write", "epoll_wait", "read"],
+  ["mmap", "mprotect", "munmap"],
+  ["clock_gettime", "epoll_wait", "read"],
+  ["sendto", "recvfrom", "epoll_wait"],
+  ["futex", "futex", "epoll_wait"],
+];
+const WORKSPACE = ["~/proj/main.py", "~/proj/util.py", "~/proj/README.md", "~/proj/test_main.py"];
+const TOOLS = [
+  ["/usr/bin/git", "git", "status"],
+  ["/usr/bin/python3", "python3", "-m", "pytest"],
+  ["/usr/bin/node", "node", "build.js"],
+];
+
+/** A benign window: the usual n-grams in varying amounts, workspace files, loopback traffic. */
+function benign(i: number, random: () => number): WindowRecord {
+  const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+  const ngrams = BENIGN_NGRAMS.filter((_, k) => k < 3 || random() < 0.7).map((g) => [
+    ...g,
+    int(5, 200),
+  ]);
+  const total = ngrams.reduce((n, g) => n + (g[3] as number), 0);
+  const files = WORKSPACE.filter(() => random() < 0.5).map((path) => ({
+    path,
+    class: "workspace" as const,
+    op: random() < 0.8 ? ("read" as const) : ("write" as const),
+    count: int(1, 6),
+  }));
+  const execs = TOOLS.filter(() => random() < 0.3).map(([path, ...argv]) => ({
+    path: path as string,
+    argv,
+    pid: 5000 + i,
+    ppid: 4242,
+    uid: 1000,
+    count: 1,
+  }));
+  const base = makeWindow(i);
+  return {
+    ...base,
+    syscalls: { n: 3, total, ngrams },
+    execs,
+    files,
+    net: [
+      {
+        direction: "out",
+        protocol: "tcp",
+        family: "inet",
+        address: "127.0.0.1",
+        port: 8080,
+        connections: int(0, 3),
+        bytesOut: int(100, 4000),
+        bytesIn: int(500, 20000),
+        sends: int(1, 10),
+        recvs: int(1, 12),
+      },
+    ],
+    processes: { started: execs.length, exited: execs.length, live: 1 },
+  };
+}
+
+/** The same agent doing benign work, then reading a secret, a shell, a new host, setuid. */
+function attack(i: number): WindowRecord {
+  const w = benign(i, prng(99));
+  return {
+    ...w,
+    syscalls: {
+      n: 3,
+      total: w.syscalls.total + 60,
+      ngrams: [
+        ...w.syscalls.ngrams,
+        ["socket", "connect", "dup2", 20],
+        ["dup2", "dup2", "execve", 20],
+        ["setuid", "execve", "close", 20],
+      ],
+    },
+    execs: [
+      ...w.execs,
+      {
+        path: "/bin/sh",
+        argv: ["sh", "-c", "cat ~/.ssh/id_rsa"],
+        pid: 9,
+        ppid: 1,
+        uid: 0,
+        count: 1,
+      },
+    ],
+    files: [...w.files, { path: "~/.ssh/id_rsa", class: "secret", op: "read", count: 1 }],
+    net: [
+      ...w.net,
+      {
+        direction: "out",
+        protocol: "tcp",
+        family: "inet",
+        address: "203.0.113.7",
+        port: 4444,
+        connections: 1,
+        bytesOut: 3000,
+        bytesIn: 100,
+        sends: 3,
+        recvs: 1,
+      },
+    ],
+    privilege: [{ syscall: "setuid", args: ["0"], count: 1 }],
+  };
+}
+
+/** A capture directory exactly as `vigil capture` writes one (one gzip JSONL file). */
+function writeCapture(dir: string, windows: WindowRecord[], schema: string = CAPTURE_SCHEMA) {
+  mkdirSync(dir, { recursive: true });
+  const gz = gzipSync(windows.map((w) => `${JSON.stringify(w)}\n`).join(""));
+  const name = "windows-0001.jsonl.gz";
+  writeFileSync(join(dir, name), gz);
+  const ends = windows.map((w) => Date.parse(w.end));
+  const starts = windows.map((w) => Date.parse(w.start));
+  writeFileSync(
+    join(dir, "manifest.json"),
+    JSON.stringify({
+      schema,
+      id: dir.split("/").pop(),
+      agentType: AGENT,
+      windowSchema: WINDOW_SCHEMA,
+      hosts: ["web-1"],
+      kernel: "6.8.0",
+      createdAt: new Date().toISOString(),
+      timeRange: {
+        start: new Date(Math.min(...starts)).toISOString(),
+        end: new Date(Math.max(...ends)).toISOString(),
+      },
+      counts: { windows: windows.length, invalid: 0 },
+      files: [
+        {
+          name,
+          windows: windows.length,
+          bytes: gz.byteLength,
+          sha256: createHash("sha256").update(gz).digest("hex"),
+        },
+      ],
+    }),
+  );
+}
+
+const root = mkdtempSync(join(tmpdir(), "vigil-train-"));
+// 1500 windows: 300 validation. The threshold at a 0.001 target is the largest validation score,
+// which a fresh normal window exceeds with probability 1/(300 + 1): well inside the 1 % allowed.
+const WINDOWS = 1500;
+const quick = (over: Partial<TrainOptions>): TrainOptions => ({
+  agentType: AGENT,
+  dataDirs: [join(root, "benign")],
+  out: join(root, "models", "run"),
+  seed: 7,
+  epochs: 12,
+  hidden: [32, 8, 32],
+  ...over,
+});
+
+describe("trainModel", () => {
+  let first: TrainResult;
+  const logs: string[] = [];
+  const epochs: number[] = [];
+
+  before(async () => {
+    const random = prng(1);
+    writeCapture(
+      join(root, "benign"),
+      Array.from({ length: WINDOWS }, (_, i) => benign(i, random)),
+    );
+    first = await trainModel(
+      quick({ out: join(root, "models", "a"), onEpoch: (e) => epochs.push(e) }),
+      (l) => logs.push(l),
+    );
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  test("writes a manifest that validates and pins model.onnx by sha256", async () => {
+    const dir = join(root, "models", "a");
+    const m = await readManifest(dir);
+    assert.equal(m.schema, "vigil.model.v1");
+    assert.equal(m.agentType, AGENT);
+    assert.equal(m.version, "a");
+    assert.equal(m.data.windows.fit, 1200);
+    assert.equal(m.data.windows.validation, 300);
+    assert.equal(m.data.captures[0]?.id, "benign");
+    assert.equal(m.inputSize, m.featureSpec.names.length);
+    assert.equal(m.featureStats.mean.length, m.inputSize);
+    assert.ok(m.libraries.tfjs !== "unknown" && m.libraries["onnxruntime-node"] !== "unknown");
+    assert.equal(m.vigilVersion, JSON.parse(readFileSync("package.json", "utf8")).version);
+    const bytes = readFileSync(join(dir, "model.onnx"));
+    assert.equal(m.model.sha256, createHash("sha256").update(bytes).digest("hex"));
+    assert.ok(m.scoreStats.validation.max === m.threshold, "0.001 of 300 allows no alarm");
+    assert.deepEqual(
+      epochs,
+      Array.from({ length: 12 }, (_, i) => i + 1),
+    );
+
+    // A changed model file is refused, naming it.
+    const copy = join(root, "models", "tampered");
+    mkdirSync(copy);
+    writeFileSync(join(copy, "manifest.json"), readFileSync(join(dir, "manifest.json")));
+    writeFileSync(join(copy, "model.onnx"), Buffer.concat([bytes, Buffer.from([0])]));
+    await assert.rejects(
+      readManifest(copy),
+      (e) => isVigilError(e, ErrorCodes.MODEL_INVALID) && e.message.includes("model.onnx"),
+    );
+  });
+
+  test("an attack window scores above the threshold; >= 99 % of fresh benign windows below", async () => {
+    const m = await readManifest(join(root, "models", "a"));
+    const runner = await OnnxModelRunner.open(join(root, "models", "a", "model.onnx"), {
+      family: "autoencoder",
+      inputSize: m.inputSize,
+    });
+    try {
+      const random = prng(12345);
+      const fresh = Array.from({ length: 1000 }, (_, i) => benign(WINDOWS + i, random));
+      const benignScores = Float64Array.from(
+        (await runner.scoreAutoencoder(fresh.map((w) => featurize(m.featureSpec, w)))).score,
+      );
+      const far = falseAlarmRate(benignScores, m.threshold);
+      const [attackScore] = (await runner.scoreAutoencoder([featurize(m.featureSpec, attack(0))]))
+        .score;
+      console.log(
+        `threshold ${m.threshold.toFixed(4)}, fresh benign false-alarm rate ${far}, ` +
+          `attack score ${attackScore?.toFixed(4)}, trained in ${first.trainSeconds.toFixed(1)} s`,
+      );
+      assert.ok(far <= 0.01, `fresh benign false-alarm rate ${far}`);
+      assert.ok((attackScore ?? 0) > m.threshold, `attack ${attackScore} vs ${m.threshold}`);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test("the same data and seed give the same model.onnx bytes", async () => {
+    const again = await trainModel(quick({ out: join(root, "models", "b") }), () => {});
+    assert.equal(again.manifest.model.sha256, first.manifest.model.sha256);
+    assert.deepEqual(
+      readFileSync(join(root, "models", "b", "model.onnx")),
+      readFileSync(join(root, "models", "a", "model.onnx")),
+    );
+  });
+
+  test("too few windows: TRAIN_DATA naming how many were found and needed", async () => {
+    writeCapture(
+      join(root, "few"),
+      Array.from({ length: 50 }, (_, i) => makeWindow(i)),
+    );
+    await assert.rejects(
+      trainModel(
+        quick({ dataDirs: [join(root, "few")], out: join(root, "models", "few") }),
+        () => {},
+      ),
+      (e) => isVigilError(e, ErrorCodes.TRAIN_DATA) && /50 found, 200 needed/.test(e.message),
+    );
+  });
+
+  test("identical windows: TRAIN_DATA degenerate", async () => {
+    const same = Array.from({ length: 250 }, (_, i) => {
+      const w = makeWindow(i);
+      return { ...makeWindow(0), seq: i, start: w.start, end: w.end };
+    });
+    writeCapture(join(root, "same"), same);
+    await assert.rejects(
+      trainModel(
+        quick({ dataDirs: [join(root, "same")], out: join(root, "models", "same") }),
+        () => {},
+      ),
+      (e) => isVigilError(e, ErrorCodes.TRAIN_DATA) && /degenerate/.test(e.message),
+    );
+  });
+
+  test("mixed n-gram sizes and an unknown capture schema are refused with the reason", async () => {
+    const mixed = Array.from({ length: 250 }, (_, i) =>
+      i % 2 === 0
+        ? makeWindow(i)
+        : makeWindow(i, { syscalls: { n: 2, total: 10, ngrams: [["read", "write", 10]] } }),
+    );
+    writeCapture(join(root, "mixed"), mixed);
+    await assert.rejects(
+      trainModel(
+        quick({ dataDirs: [join(root, "mixed")], out: join(root, "models", "m") }),
+        () => {},
+      ),
+      (e) => isVigilError(e, ErrorCodes.TRAIN_DATA) && /125 windows of 2-grams/.test(e.message),
+    );
+    writeCapture(join(root, "future"), [makeWindow(0)], "vigil.capture.v9");
+    await assert.rejects(
+      trainModel(
+        quick({ dataDirs: [join(root, "future")], out: join(root, "models", "f") }),
+        () => {},
+      ),
+      (e) =>
+        isVigilError(e, ErrorCodes.CAPTURE_INVALID) &&
+        e.message.includes(join(root, "future")) &&
+        e.message.includes("schema"),
+    );
+  });
+});
