@@ -11,6 +11,7 @@ import { probeCommand } from "./probe-command.js";
 import { replayCommand } from "./replay-command.js";
 import { sensorCommand } from "./sensor-command.js";
 import { tailCommand } from "./tail-command.js";
+import { trainCommand } from "./train-command.js";
 
 const USAGE = `usage: vigil <command> [options]
 
@@ -22,6 +23,7 @@ commands:
   capture    record an agent type's windows: vigil capture --agent-type T --out DIR [--duration 10m]
   replay     publish a capture's windows again: vigil replay DIR [--speed N]
   tail       print live windows (or events, alerts, dead letters) from the bus
+  train      train an agent type's model: vigil train --agent-type T --data DIR [DIR...]
   eval       measure model families on a benchmark: vigil eval adfa-ld --path DIR [--json]
 
 Run 'vigil <command> --help' for a command's options.`;
@@ -42,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return replayCommand(rest);
     case "tail":
       return tailCommand(rest);
+    case "train":
+      return trainCommand(rest);
     case "eval":
       return evalCommand(rest);
     case undefined:
