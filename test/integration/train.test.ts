@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { CAPTURE_SCHEMA } from "../../src/bus/capture.js";
+import { defaultVersion, trainCommand } from "../../src/cli/train-command.js";
 import { WINDOW_SCHEMA, type WindowRecord } from "../../src/contracts/index.js";
 import { ErrorCodes, isVigilError } from "../../src/errors.js";
 import { featurize } from "../../src/features/index.js";
@@ -321,6 +322,52 @@ describe("trainModel", () => {
         isVigilError(e, ErrorCodes.CAPTURE_INVALID) &&
         e.message.includes(join(root, "future")) &&
         e.message.includes("schema"),
+    );
+  });
+
+  test("vigil train: writes the model, checks its flags, names the version by UTC time", async () => {
+    assert.equal(defaultVersion(new Date("2026-11-25T12:00:59.999Z")), "2026-11-25T1200Z");
+    const out = join(root, "models", "cli");
+    const code = await trainCommand([
+      "--agent-type",
+      AGENT,
+      "--data",
+      join(root, "benign"),
+      "--out",
+      out,
+      "--epochs",
+      "2",
+      "--seed",
+      "3",
+    ]);
+    assert.equal(code, 0);
+    const m = await readManifest(out);
+    assert.equal(m.seed, 3);
+    assert.equal(m.version, "cli");
+    assert.equal(await trainCommand(["--help"]), 0);
+    for (const argv of [
+      ["--data", join(root, "benign")],
+      ["--agent-type", AGENT],
+      ["--agent-type", AGENT, "--data", "d", "--seed", "-1"],
+      ["--agent-type", AGENT, "--data", "d", "--target-far", "1"],
+      ["--agent-type", AGENT, "--data", "d", "--epochs", "0"],
+      ["--agent-type", AGENT, "--data", "d", "--bogus"],
+    ]) {
+      await assert.rejects(trainCommand(argv), (e) => isVigilError(e, ErrorCodes.USAGE));
+    }
+    // A model directory is never overwritten.
+    await assert.rejects(
+      trainCommand([
+        "--agent-type",
+        AGENT,
+        "--data",
+        join(root, "benign"),
+        "--out",
+        out,
+        "--epochs",
+        "1",
+      ]),
+      (e) => isVigilError(e, ErrorCodes.USAGE) && /not empty/.test(e.message),
     );
   });
 });
