@@ -24,7 +24,8 @@ import {
   vigilVersion,
   writeModel,
 } from "./manifest.js";
-import { prng, shuffle, type TfBackend, useBackend } from "./util.js";
+import { prng, shuffle } from "./random.js";
+import { type TfBackend, useBackend } from "./util.js";
 
 export interface TrainOptions {
   agentType: string;

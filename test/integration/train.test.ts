@@ -19,8 +19,8 @@ import { featurize } from "../../src/features/index.js";
 import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
 import { falseAlarmRate } from "../../training/calibrate.js";
 import { readManifest } from "../../training/manifest.js";
+import { prng } from "../../training/random.js";
 import { type TrainOptions, type TrainResult, trainModel } from "../../training/train.js";
-import { prng } from "../../training/util.js";
 import { makeWindow } from "../helpers/messages.js";
 
 const AGENT = "coding-agent";

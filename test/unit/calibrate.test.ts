@@ -5,7 +5,7 @@ import {
   scoreStats,
   thresholdForFalseAlarmRate,
 } from "../../training/calibrate.js";
-import { prng } from "../../training/util.js";
+import { prng } from "../../training/random.js";
 
 /** Exponential(rate 1) samples by inversion: P(X > t) = exp(-t). */
 function exponential(seed: number, n: number): Float64Array {
