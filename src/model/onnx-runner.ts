@@ -41,13 +41,18 @@ export class OnnxModelRunner {
   static async open(
     bytesOrPath: Uint8Array | string,
     expected: ExpectedModel,
+    /** Threads for one inference (default: ONNX Runtime's choice, all cores). */
+    options: { threads?: number } = {},
   ): Promise<OnnxModelRunner> {
     const where = typeof bytesOrPath === "string" ? bytesOrPath : "model bytes";
     const bytes = typeof bytesOrPath === "string" ? await readModel(bytesOrPath) : bytesOrPath;
     const metadata = readMetadata(bytes, where);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
+      session = await ort.InferenceSession.create(bytes, {
+        logSeverityLevel: 3,
+        ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      });
     } catch (cause) {
       throw invalid(`${where}: ONNX Runtime cannot load it`, cause);
     }
