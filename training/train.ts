@@ -7,15 +7,15 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs";
 import { MANIFEST_FILE, readCapture } from "../src/bus/capture.js";
 import type { WindowRecord } from "../src/contracts/index.js";
 import { ErrorCodes, isVigilError, VigilError } from "../src/errors.js";
 import { buildFeatureSpec, type FeatureSpec, featurize } from "../src/features/index.js";
 import { exportOnnx } from "../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../src/model/onnx-runner.js";
-import { autoencoderParams, buildAutoencoder } from "../src/model/tfjs-models.js";
+import { autoencoderParams } from "../src/model/tfjs-models.js";
 import { DEFAULT_TARGET_FAR, scoreStats, thresholdForFalseAlarmRate } from "./calibrate.js";
+import { fitAutoencoder } from "./fit-autoencoder.js";
 import {
   libraryVersions,
   MODEL_FILE,
@@ -24,7 +24,6 @@ import {
   vigilVersion,
   writeModel,
 } from "./manifest.js";
-import { prng, shuffle } from "./random.js";
 import { type TfBackend, useBackend } from "./util.js";
 
 export interface TrainOptions {
@@ -227,36 +226,14 @@ export async function trainModel(
 
   const backend = await useBackend(o.backend, log);
   log(`autoencoder ${[width, ...o.hidden, width].join("-")} on ${backend}, seed ${o.seed}`);
-  const model = buildAutoencoder(width, o.hidden, o.seed);
-  const optimizer = tf.train.adam(o.learningRate);
-  const order = Uint32Array.from({ length: fit.length }, (_, i) => i);
-  const random = prng(o.seed);
-  const batch = new Float32Array(o.batchSize * width);
-  try {
-    for (let epoch = 0; epoch < o.epochs; epoch++) {
-      shuffle(order, random);
-      let lossSum = 0;
-      let batches = 0;
-      for (let start = 0; start < order.length; start += o.batchSize) {
-        const size = Math.min(o.batchSize, order.length - start);
-        for (let b = 0; b < size; b++) {
-          const row = order[start + b] ?? 0;
-          batch.set(z.subarray(row * width, (row + 1) * width), b * width);
-        }
-        const loss = optimizer.minimize(() => {
-          const input = tf.tensor2d(batch.subarray(0, size * width), [size, width]);
-          const output = model.apply(input, { training: true }) as tf.Tensor;
-          return tf.losses.meanSquaredError(input, output) as tf.Scalar;
-        }, true);
-        lossSum += loss?.dataSync()[0] ?? 0;
-        loss?.dispose();
-        batches++;
-      }
-      o.onEpoch?.(epoch + 1, o.epochs, lossSum / Math.max(1, batches));
-    }
-  } finally {
-    optimizer.dispose();
-  }
+  const model = fitAutoencoder(z, fit.length, width, {
+    hidden: o.hidden,
+    seed: o.seed,
+    learningRate: o.learningRate,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+  });
   const params = autoencoderParams(model, mean, std);
   model.dispose();
   const version =

@@ -1,10 +1,3 @@
-/**
- * The autoencoder family: a trace becomes a window of n-gram counts, the window the shared
- * featurization turns into the vector the scorer uses, and a dense autoencoder learns to
- * reconstruct standardised normal vectors. Scored through the exported ONNX model, so the
- * evaluation measures exactly what the scorer runs: score = mean squared reconstruction error.
- */
-import * as tf from "@tensorflow/tfjs";
 import {
   buildFeatureSpec,
   type FeatureSpec,
@@ -14,8 +7,9 @@ import {
 } from "../../src/features/index.js";
 import { exportOnnx } from "../../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
-import { autoencoderParams, buildAutoencoder } from "../../src/model/tfjs-models.js";
-import { prng, shuffle, type TfBackend, useBackend } from "../util.js";
+import { autoencoderParams } from "../../src/model/tfjs-models.js";
+import { fitAutoencoder } from "../fit-autoencoder.js";
+import { type TfBackend, useBackend } from "../util.js";
 import type { TraceFamily } from "./family.js";
 
 export interface AutoencoderOptions {
@@ -95,36 +89,19 @@ export function createAutoencoderFamily(options: AutoencoderOptions = {}): Trace
       );
       log(`autoencoder: ${train.length} windows x ${width} features (${backendUsed})`);
 
-      const model = buildAutoencoder(width, o.hidden, seed);
-      const optimizer = tf.train.adam(o.learningRate);
-      const order = Uint32Array.from({ length: train.length }, (_, i) => i);
-      const random = prng(seed);
-      const batch = new Float32Array(o.batchSize * width);
-      for (let epoch = 0; epoch < o.epochs; epoch++) {
-        shuffle(order, random);
-        let lossSum = 0;
-        let batches = 0;
-        for (let start = 0; start < order.length; start += o.batchSize) {
-          const size = Math.min(o.batchSize, order.length - start);
-          for (let b = 0; b < size; b++) {
-            const row = order[start + b] ?? 0;
-            batch.set(z.subarray(row * width, (row + 1) * width), b * width);
+      const model = fitAutoencoder(z, train.length, width, {
+        hidden: o.hidden,
+        seed,
+        learningRate: o.learningRate,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        onEpoch: (epoch, epochs, loss) => {
+          finalLoss = loss;
+          if (epoch % 10 === 0 || epoch === epochs) {
+            log(`autoencoder: epoch ${epoch}/${epochs} loss ${loss.toFixed(4)}`);
           }
-          const loss = optimizer.minimize(() => {
-            const input = tf.tensor2d(batch.subarray(0, size * width), [size, width]);
-            const output = model.apply(input, { training: true }) as tf.Tensor;
-            return tf.losses.meanSquaredError(input, output) as tf.Scalar;
-          }, true);
-          lossSum += loss?.dataSync()[0] ?? 0;
-          loss?.dispose();
-          batches++;
-        }
-        finalLoss = lossSum / Math.max(1, batches);
-        if ((epoch + 1) % 10 === 0 || epoch + 1 === o.epochs) {
-          log(`autoencoder: epoch ${epoch + 1}/${o.epochs} loss ${finalLoss.toFixed(4)}`);
-        }
-      }
-      optimizer.dispose();
+        },
+      });
       const params = autoencoderParams(model, mean, std);
       model.dispose();
       await runner?.close();
