@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { ErrorCodes, VigilError } from "../src/errors.js";
 import { type FeatureSpec, validateFeatureSpec } from "../src/features/index.js";
+import { noveltySchema } from "./novelty.js";
 
 export const MODEL_MANIFEST_SCHEMA = "vigil.model.v1" as const;
 export const MODEL_FILE = "model.onnx";
@@ -48,6 +49,8 @@ export const modelManifestSchema = z
     scoreStats: z.object({ fit: scoreStatsSchema, validation: scoreStatsSchema }),
     /** The fit split's per-feature mean and (floored) std, in feature order. */
     featureStats: z.object({ mean: z.array(finite), std: z.array(finite) }),
+    /** What the baseline saw: anything else in a live window is novel. */
+    novelty: noveltySchema,
     data: z.object({
       captures: z.array(z.object({ id: z.string().min(1), sha256 })),
       windows: z.object({ fit: count, validation: count }),

@@ -24,6 +24,7 @@ import {
   vigilVersion,
   writeModel,
 } from "./manifest.js";
+import { noveltySets } from "./novelty.js";
 import { type TfBackend, useBackend } from "./util.js";
 
 export interface TrainOptions {
@@ -278,6 +279,7 @@ export async function trainModel(
     targetFalseAlarmRate: o.targetFar,
     scoreStats: { fit: scoreStats(fitScores), validation: scoreStats(validationScores) },
     featureStats: { mean: Array.from(mean), std: Array.from(std) },
+    novelty: noveltySets(fit),
     data: {
       captures,
       windows: { fit: fit.length, validation: validation.length },

@@ -213,6 +213,12 @@ describe("trainModel", () => {
     assert.equal(m.data.captures[0]?.id, "benign");
     assert.equal(m.inputSize, m.featureSpec.names.length);
     assert.equal(m.featureStats.mean.length, m.inputSize);
+    // the baseline's novelty sets: benign windows only touch the workspace and loopback
+    assert.ok(m.novelty.fileAccess.length > 0 && !m.novelty.fileAccess.includes("secret:read"));
+    assert.ok(
+      m.novelty.destinations.every((d) => d.includes("127.0.0.1")),
+      m.novelty.destinations.join(),
+    );
     assert.ok(m.libraries.tfjs !== "unknown" && m.libraries["onnxruntime-node"] !== "unknown");
     assert.equal(m.vigilVersion, JSON.parse(readFileSync("package.json", "utf8")).version);
     const bytes = readFileSync(join(dir, "model.onnx"));

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { NOVELTY_MAX, novelItems, noveltySets } from "../../training/novelty.js";
+import { makeWindow } from "../helpers/messages.js";
+
+test("novelty - the baseline's execs, destinations, file accesses and privilege calls", () => {
+  const base = [
+    makeWindow(1),
+    makeWindow(2, { privilege: [{ syscall: "setgid", args: ["0"], count: 1 }] }),
+  ];
+  const sets = noveltySets(base);
+  assert.deepEqual(sets.execs, ["/usr/bin/git"]);
+  assert.deepEqual(sets.destinations, ["out tcp 127.0.0.1:8080"]);
+  assert.deepEqual(sets.fileAccess, ["workspace:read"]);
+  assert.deepEqual(sets.privilege, ["setgid"]);
+  assert.deepEqual(sets.truncated, []);
+});
+
+test("novelty - a window's never-seen items are named by kind", () => {
+  const sets = noveltySets([makeWindow(1)]);
+  const attack = makeWindow(9, {
+    execs: [
+      { path: "/usr/bin/git", argv: ["git"], pid: 1, ppid: 1, uid: 0, count: 1 },
+      { path: "/usr/bin/nc", argv: ["nc", "10.0.0.9", "4444"], pid: 2, ppid: 1, uid: 0, count: 1 },
+    ],
+    files: [{ path: "~/.ssh/id_rsa", class: "secret", op: "read", count: 1 }],
+    net: [
+      { ...makeWindow(1).net[0], port: 4444, address: "10.0.0.9" } as ReturnType<
+        typeof makeWindow
+      >["net"][number],
+    ],
+    privilege: [{ syscall: "setuid", args: ["0"], count: 1 }],
+  });
+  assert.deepEqual(novelItems(sets, attack), [
+    { kind: "exec", value: "/usr/bin/nc" },
+    { kind: "destination", value: "out tcp 10.0.0.9:4444" },
+    { kind: "file", value: "~/.ssh/id_rsa (secret:read)" },
+    { kind: "privilege", value: "setuid" },
+  ]);
+  assert.deepEqual(novelItems(sets, makeWindow(3)), [], "a normal window has nothing novel");
+});
+
+test("novelty - sets are bounded and say when they were cut", () => {
+  const many = Array.from({ length: NOVELTY_MAX + 10 }, (_, i) =>
+    makeWindow(i, {
+      execs: [{ path: `/opt/bin/tool-${i}`, argv: ["t"], pid: 1, ppid: 1, uid: 0, count: 1 }],
+    }),
+  );
+  const sets = noveltySets(many);
+  assert.equal(sets.execs.length, NOVELTY_MAX);
+  assert.deepEqual(sets.truncated, ["execs"]);
+});

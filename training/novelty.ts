@@ -1,0 +1,80 @@
+/**
+ * What a baseline has seen, kept in the model's manifest: anything outside these sets in a
+ * live window is novel. The scorer always scores windows that carry novelty, and explanations
+ * name the novel items ("connected to 10.0.0.9:4444, never seen in its baseline").
+ */
+import { z } from "zod";
+import type { WindowRecord } from "../src/contracts/index.js";
+
+/** Bounded, so a noisy baseline cannot bloat the manifest; `truncated` says a set was cut. */
+export const NOVELTY_MAX = 5000;
+
+export const noveltySchema = z.object({
+  /** Executable paths (masked, as in windows). */
+  execs: z.array(z.string()),
+  /** "direction protocol address:port" of network entries. */
+  destinations: z.array(z.string()),
+  /** "class:op" file accesses, e.g. "secret:read". */
+  fileAccess: z.array(z.string()),
+  /** Privilege-relevant syscalls seen at all. */
+  privilege: z.array(z.string()),
+  truncated: z.array(z.string()),
+});
+
+export type NoveltySets = z.infer<typeof noveltySchema>;
+
+export function destinationKey(n: WindowRecord["net"][number]): string {
+  return `${n.direction} ${n.protocol} ${n.address}:${n.port}`;
+}
+
+export function noveltySets(windows: readonly WindowRecord[]): NoveltySets {
+  const sets = {
+    execs: new Set<string>(),
+    destinations: new Set<string>(),
+    fileAccess: new Set<string>(),
+    privilege: new Set<string>(),
+  };
+  for (const w of windows) {
+    for (const e of w.execs) sets.execs.add(e.path);
+    for (const n of w.net) sets.destinations.add(destinationKey(n));
+    for (const f of w.files) sets.fileAccess.add(`${f.class}:${f.op}`);
+    for (const p of w.privilege) sets.privilege.add(p.syscall);
+  }
+  const truncated: string[] = [];
+  const out = (name: keyof typeof sets) => {
+    const sorted = [...sets[name]].sort();
+    if (sorted.length > NOVELTY_MAX) truncated.push(name);
+    return sorted.slice(0, NOVELTY_MAX);
+  };
+  return {
+    execs: out("execs"),
+    destinations: out("destinations"),
+    fileAccess: out("fileAccess"),
+    privilege: out("privilege"),
+    truncated,
+  };
+}
+
+/** The items of `w` its baseline never saw, by kind. */
+export function novelItems(sets: NoveltySets, w: WindowRecord): { kind: string; value: string }[] {
+  const seen = {
+    execs: new Set(sets.execs),
+    destinations: new Set(sets.destinations),
+    fileAccess: new Set(sets.fileAccess),
+    privilege: new Set(sets.privilege),
+  };
+  const out: { kind: string; value: string }[] = [];
+  for (const e of w.execs) if (!seen.execs.has(e.path)) out.push({ kind: "exec", value: e.path });
+  for (const n of w.net) {
+    const key = destinationKey(n);
+    if (!seen.destinations.has(key)) out.push({ kind: "destination", value: key });
+  }
+  for (const f of w.files) {
+    const key = `${f.class}:${f.op}`;
+    if (!seen.fileAccess.has(key)) out.push({ kind: "file", value: `${f.path} (${key})` });
+  }
+  for (const p of w.privilege) {
+    if (!seen.privilege.has(p.syscall)) out.push({ kind: "privilege", value: p.syscall });
+  }
+  return out;
+}
