@@ -60,7 +60,7 @@ async function trainSeconds(backend: TfBackend, x: Float32Array[], log: (s: stri
   const model = buildAutoencoder(inputSize, HIDDEN, 1);
   model.compile({ optimizer: tf.train.adam(0.003), loss: "meanSquaredError" });
   const flat = new Float32Array(x.length * inputSize);
-  x.forEach((row, i) => flat.set(row, i * inputSize));
+  for (const [i, row] of x.entries()) flat.set(row, i * inputSize);
   const t = tf.tensor2d(flat, [x.length, inputSize]);
   const start = now();
   await model.fit(t, t, { epochs: EPOCHS, batchSize: 64, shuffle: false, verbose: 0 });
