@@ -54,6 +54,8 @@ export const modelManifestSchema = z
     data: z.object({
       captures: z.array(z.object({ id: z.string().min(1), sha256 })),
       windows: z.object({ fit: count, validation: count }),
+      /** Windows left out because an earlier model flagged them (`--exclude-flagged-by`). */
+      excluded: z.object({ model: z.string().min(1), sha256, windows: count }).optional(),
       timeRange: z.object({ start: z.string().datetime(), end: z.string().datetime() }),
     }),
     model: z.object({ file: z.literal(MODEL_FILE), sha256 }),

@@ -20,6 +20,7 @@ import {
   libraryVersions,
   MODEL_FILE,
   type ModelManifest,
+  readManifest,
   sha256Hex,
   vigilVersion,
   writeModel,
@@ -52,6 +53,11 @@ export interface TrainOptions {
   validationFraction?: number;
   /** cpu (default) is deterministic across runs; the same seed gives the same model.onnx. */
   backend?: TfBackend;
+  /**
+   * A model directory of the same agent type: windows it flags (score above its threshold)
+   * are left out, so that a model never learns from what an earlier one alarmed on.
+   */
+  excludeFlaggedBy?: string;
   onEpoch?: (epoch: number, epochs: number, loss: number) => void;
 }
 
@@ -200,7 +206,11 @@ export async function trainModel(
     });
   }
 
-  const { windows, captures } = await loadWindows(o.agentType, o.dataDirs);
+  const loaded = await loadWindows(o.agentType, o.dataDirs);
+  const { captures } = loaded;
+  const { windows, excluded } = options.excludeFlaggedBy
+    ? await withoutFlagged(loaded.windows, options.excludeFlaggedBy, o.agentType, log)
+    : { windows: loaded.windows, excluded: undefined };
   checkData(windows, o.agentType, o.minWindows);
   windows.sort(byTime);
   const nFit = Math.round(windows.length * (1 - o.validationFraction));
@@ -283,6 +293,7 @@ export async function trainModel(
     data: {
       captures,
       windows: { fit: fit.length, validation: validation.length },
+      ...(excluded ? { excluded } : {}),
       timeRange: {
         start: new Date(
           windows.reduce((m, w) => Math.min(m, Date.parse(w.start)), Number.POSITIVE_INFINITY),
@@ -297,4 +308,52 @@ export async function trainModel(
   await writeModel(o.out, onnx, manifest);
   log(`model written to ${o.out} (threshold ${threshold.toPrecision(4)})`);
   return { dir: o.out, manifest, trainSeconds };
+}
+
+/** Scores `windows` with an earlier model and drops the ones above its threshold. */
+async function withoutFlagged(
+  windows: WindowRecord[],
+  dir: string,
+  agentType: string,
+  log: (line: string) => void,
+): Promise<{
+  windows: WindowRecord[];
+  excluded: { model: string; sha256: string; windows: number };
+}> {
+  const prior = await readManifest(dir);
+  if (prior.agentType !== agentType) {
+    throw new VigilError(
+      ErrorCodes.USAGE,
+      `${dir} is a model of "${prior.agentType}", not "${agentType}"`,
+      { hint: "give --exclude-flagged-by a model of the same agent type" },
+    );
+  }
+  const runner = await OnnxModelRunner.open(join(dir, prior.model.file), {
+    family: "autoencoder",
+    inputSize: prior.inputSize,
+  });
+  try {
+    const kept: WindowRecord[] = [];
+    for (let i = 0; i < windows.length; i += 256) {
+      const batch = windows.slice(i, i + 256);
+      const { score } = await runner.scoreAutoencoder(
+        batch.map((w) => featurize(prior.featureSpec, w)),
+      );
+      batch.forEach((w, j) => {
+        if ((score[j] ?? 0) <= prior.threshold) kept.push(w);
+      });
+    }
+    const dropped = windows.length - kept.length;
+    log(`left out ${dropped} windows that ${prior.agentType}/${prior.version} flags`);
+    return {
+      windows: kept,
+      excluded: {
+        model: `${prior.agentType}/${prior.version}`,
+        sha256: prior.model.sha256,
+        windows: dropped,
+      },
+    };
+  } finally {
+    await runner.close();
+  }
 }

@@ -17,7 +17,10 @@ threshold on the latest 20 % of them, and writes model.onnx + manifest.json.
   --out DIR          default models/<T>/<version>, version = UTC time like 2026-11-25T1200Z
   --seed N           seed for weights and shuffling (default 0); same data + seed = same model
   --target-far R     false-alarm rate the threshold is calibrated to (default 0.001)
-  --epochs N         training epochs (default 60)`;
+  --epochs N         training epochs (default 60)
+  --exclude-flagged-by MODEL_DIR
+                     leave out windows that this earlier model of the type flags, so a model
+                     never learns from what was alarmed on`;
 
 /** 2026-11-25T12:00:00.000Z -> 2026-11-25T1200Z */
 export function defaultVersion(now: Date): string {
@@ -79,6 +82,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       seed,
       targetFar,
       ...(epochs === undefined ? {} : { epochs }),
+      ...(values["exclude-flagged-by"] ? { excludeFlaggedBy: values["exclude-flagged-by"] } : {}),
       onEpoch: (epoch, total, loss) => {
         const line = `${bar(epoch, total)} epoch ${epoch}/${total} loss ${loss.toFixed(4)}`;
         if (tty) process.stderr.write(`\r${line}${epoch === total ? "\n" : ""}`);
@@ -113,6 +117,7 @@ function parse(argv: string[]) {
       seed: { type: "string", default: "0" },
       "target-far": { type: "string", default: "0.001" },
       epochs: { type: "string" },
+      "exclude-flagged-by": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,

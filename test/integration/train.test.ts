@@ -275,6 +275,39 @@ describe("trainModel", () => {
     );
   });
 
+  test("windows an earlier model flags are left out of training, and recorded", async () => {
+    const random = prng(3);
+    const mixed = [
+      ...Array.from({ length: 600 }, (_, i) => benign(10_000 + i, random)),
+      ...Array.from({ length: 12 }, (_, i) => attack(20_000 + i)),
+    ];
+    writeCapture(join(root, "mixed"), mixed);
+    const r = await trainModel(
+      quick({
+        dataDirs: [join(root, "mixed")],
+        out: join(root, "models", "clean"),
+        excludeFlaggedBy: join(root, "models", "a"),
+      }),
+      () => {},
+    );
+    const excluded = r.manifest.data.excluded;
+    assert.equal(excluded?.model, `${AGENT}/a`);
+    assert.equal(excluded?.sha256, first.manifest.model.sha256);
+    // every attack window is left out; at most a few benign ones with it
+    assert.ok(
+      (excluded?.windows ?? 0) >= 12 && (excluded?.windows ?? 0) <= 12 + 6,
+      `${excluded?.windows}`,
+    );
+    assert.equal(
+      r.manifest.data.windows.fit + r.manifest.data.windows.validation,
+      612 - (excluded?.windows ?? 0),
+    );
+    assert.ok(
+      !r.manifest.novelty.fileAccess.includes("secret:read"),
+      "the attack's secret read was not learned",
+    );
+  });
+
   test("too few windows: TRAIN_DATA naming how many were found and needed", async () => {
     writeCapture(
       join(root, "few"),
