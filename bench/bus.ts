@@ -20,7 +20,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -43,7 +43,7 @@ import { createSilentLogger } from "../src/telemetry/logger.js";
 import { createBusMetrics, createSensorMetrics } from "../src/telemetry/metrics.js";
 import { makeWindow } from "../test/helpers/messages.js";
 import { prng } from "../training/random.js";
-import { writeResults } from "./lib/results.js";
+import { machineInfo, writeResults } from "./lib/results.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = join(REPO, "bench", "results", "bus.json");
@@ -885,10 +885,7 @@ async function main(): Promise<number> {
       bench: "bus",
       date: new Date().toISOString(),
       machine: {
-        kernel: release(),
-        cpu: cpus()[0]?.model ?? "unknown",
-        nproc: availableParallelism(),
-        node: process.version,
+        ...machineInfo(),
         natsServer: natsVersion,
         loadavg1m: { before: loadBefore[0], after: loadAfter[0] },
       },

@@ -4,7 +4,7 @@
  * and 256, the next-syscall model's scoring per window, and model sizes. Prints a table and
  * writes bench/results/model.json. It reports; it never asserts.
  */
-import { cpus, release } from "node:os";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
@@ -22,7 +22,7 @@ import { SYSCALL_NAMES } from "../src/sensor/syscall-names.js";
 import { makeWindow } from "../test/helpers/messages.js";
 import { prng } from "../training/random.js";
 import { type TfBackend, useBackend } from "../training/util.js";
-import { writeResults } from "./lib/results.js";
+import { machineInfo, writeResults } from "./lib/results.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = join(REPO, "bench", "results", "model.json");
@@ -189,12 +189,7 @@ async function main(): Promise<number> {
     {
       bench: "model",
       date: new Date().toISOString(),
-      machine: {
-        kernel: release(),
-        cpu: cpus()[0]?.model,
-        nproc: cpus().length,
-        node: process.version,
-      },
+      machine: machineInfo(),
       params: { windows: WINDOWS, epochs: EPOCHS, hidden: HIDDEN, topK: 512, hashBuckets: 64 },
       features: inputSize,
       featurizeUs,

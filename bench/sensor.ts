@@ -19,7 +19,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -28,7 +28,7 @@ import { controlRequest } from "../src/sensor/control-server.js";
 import { type HelperOptions, HelperProcess } from "../src/sensor/helper-process.js";
 import type { StatsFrame } from "../src/sensor/wire.js";
 import { createSilentLogger } from "../src/telemetry/logger.js";
-import { writeResults } from "./lib/results.js";
+import { machineInfo, writeResults } from "./lib/results.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const HELPER = join(REPO, "bpf", "build", "vigil-bpf");
@@ -869,10 +869,7 @@ async function main(): Promise<number> {
     bench: "sensor",
     date: new Date().toISOString(),
     machine: {
-      kernel: release(),
-      cpu: cpus()[0]?.model ?? "unknown",
-      nproc,
-      node: process.version,
+      ...machineInfo(),
       mitigations: mitigations(),
       loadavg1m: { before: loadBefore[0], after: loadAfter[0] },
     },

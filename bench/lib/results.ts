@@ -1,6 +1,7 @@
 /** What every benchmark writes: its results file, rounded and in the repository's format. */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { availableParallelism, cpus, release } from "node:os";
 import { join } from "node:path";
 
 export function writeResults(path: string, result: unknown, repo: string): void {
@@ -15,4 +16,14 @@ export function writeResults(path: string, result: unknown, repo: string): void 
   } catch {
     // Formatting is cosmetic: the numbers are written either way.
   }
+}
+
+/** The machine a result was measured on: absolute numbers mean little without it. */
+export function machineInfo(): { kernel: string; cpu: string; nproc: number; node: string } {
+  return {
+    kernel: release(),
+    cpu: cpus()[0]?.model ?? "unknown",
+    nproc: availableParallelism(),
+    node: process.version,
+  };
 }
