@@ -33,6 +33,13 @@ const TUNING: Record<string, string> = {
     "the default after both were scored on this same data, again with no tuning split: KN " +
     "AUC 0.843, FAR@90 21.9 % vs 0.837, 25.1 % (KN n = 3/4/5/8/10: 0.822/0.836/0.839/0.844/" +
     "0.845); the 1e-6 floor was not tuned (1e-9..1e-3 gave 0.842-0.844).",
+  "next-syscall":
+    "Defaults (context 8, embedding 16, hidden [128], 4 epochs, 300k rows) were kept after " +
+    "alternatives were scored on this same validation + attack data (no tuning split), all " +
+    "worse in AUC: context 5 gave 0.835 (FAR@90 26.1 %), context 16 0.841 (25.3 %), " +
+    "embedding 32 with 6 epochs 0.847 (24.2 %), against 0.849 (25.3 %). A GRU over the last 16 " +
+    "syscalls (64 units, 150k rows, 3 epochs, about 5 min on wasm, scored with tfjs only) gave " +
+    "0.815 (34.3 %), still underfitted (loss 1.13 vs 0.90).",
   knn:
     "No hyper-parameters (k = 1, binary unigrams, cosine). The representation was picked after " +
     "looking at results on this same validation + attack data, not on a separate split.",
