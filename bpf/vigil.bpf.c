@@ -396,6 +396,8 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 	case __NR_openat2: {
 		__u64 how[2] = {}; /* struct open_how: flags, mode */
 
+		if (file_hook_active)
+			break; /* the file hook reports it: do not read user memory for nothing */
 		bpf_probe_read_user(how, sizeof(how), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
 		emit_open(inst, id, PT_REGS_PARM1_CORE_SYSCALL(regs),
 			  (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), how[0], how[1]);

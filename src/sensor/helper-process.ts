@@ -261,7 +261,7 @@ export class HelperProcess {
     return exit;
   }
 
-  /** For tests of crash handling. */
+  /** Immediate stop without a goodbye, for emergency clean-up (benchmarks on SIGINT). */
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
     this.child.kill(signal);
   }

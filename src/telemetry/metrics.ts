@@ -6,9 +6,6 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { DROP_REASON_NAMES } from "../sensor/wire-layout.js";
 
-export const SENSOR_STAGES = ["decode", "attribute", "window", "output", "control"] as const;
-export type SensorStage = (typeof SENSOR_STAGES)[number];
-
 export const EVENT_KINDS = ["exec", "exit", "fork", "open", "net", "priv", "chdir"] as const;
 
 export interface SensorMetrics {
