@@ -30,6 +30,9 @@ describe("thresholdForFalseAlarmRate", () => {
     // On a fresh sample: expected ~0.001 with binomial sd ~1e-4; 4x the target is far outside
     // any plausible fluctuation, and 0.25x catches a threshold that is far too high.
     const fresh = falseAlarmRate(exponential(2, 100_000), threshold);
+    console.log(
+      `threshold ${threshold.toFixed(3)} (analytic ${analytic.toFixed(3)}), fresh false-alarm rate ${fresh}`,
+    );
     assert.ok(fresh > target / 4 && fresh < target * 4, `fresh false-alarm rate ${fresh}`);
   });
 
