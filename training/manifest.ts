@@ -9,6 +9,7 @@ import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { describeIssues } from "../src/contracts/index.js";
 import { ErrorCodes, VigilError } from "../src/errors.js";
 import { type FeatureSpec, validateFeatureSpec } from "../src/features/index.js";
 import { noveltySchema } from "./novelty.js";
@@ -195,10 +196,7 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   }
   const parsed = modelManifestSchema.safeParse(json);
   if (!parsed.success) {
-    const detail = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
-      .join("; ");
+    const detail = describeIssues(parsed.error);
     throw invalid(`${path}: ${detail}`);
   }
   let featureSpec: FeatureSpec;

@@ -19,6 +19,7 @@ import { type Consumer, DeliverPolicy } from "@nats-io/jetstream";
 import { z } from "zod";
 import {
   decodeMessage,
+  describeIssues,
   encodeMessage,
   WINDOW_SCHEMA,
   type WindowRecord,
@@ -295,10 +296,7 @@ async function readManifest(dir: string): Promise<CaptureManifest> {
   }
   const parsed = captureManifestSchema.safeParse(json);
   if (!parsed.success) {
-    const detail = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
-      .join("; ");
+    const detail = describeIssues(parsed.error);
     throw invalid(`${path}: ${detail}`);
   }
   const m = parsed.data;

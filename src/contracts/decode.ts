@@ -44,13 +44,18 @@ export function decodeMessage<K extends MessageKind>(
   }
   const parsed = MESSAGE_SCHEMAS[kind].safeParse(json);
   if (!parsed.success) {
-    const detail = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
-      .join("; ");
+    const detail = describeIssues(parsed.error);
     return { ok: false, reason: "schema", detail };
   }
   return { ok: true, value: parsed.data as Message<K> };
+}
+
+/** The first few schema problems, "path: message; ...", for an error or a dead letter. */
+export function describeIssues(error: z.ZodError, max = 5): string {
+  return error.issues
+    .slice(0, max)
+    .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+    .join("; ");
 }
 
 export function encodeMessage(value: unknown): Uint8Array {
