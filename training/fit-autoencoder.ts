@@ -55,3 +55,28 @@ export function fitAutoencoder(
   }
   return model;
 }
+
+/** Per-feature mean and std (population) of `rows` x `width` values, std floored at `minStd`. */
+export function featureStatistics(
+  x: Float32Array,
+  rows: number,
+  width: number,
+  minStd: number,
+): { mean: Float32Array; std: Float32Array } {
+  const sum = new Float64Array(width);
+  const square = new Float64Array(width);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < width; c++) {
+      const v = x[r * width + c] ?? 0;
+      sum[c] = (sum[c] ?? 0) + v;
+      square[c] = (square[c] ?? 0) + v * v;
+    }
+  }
+  const n = Math.max(1, rows);
+  const mean = Float32Array.from(sum, (s) => s / n);
+  const std = Float32Array.from(square, (s, c) => {
+    const mu = mean[c] ?? 0;
+    return Math.max(minStd, Math.sqrt(Math.max(0, s / n - mu * mu)));
+  });
+  return { mean, std };
+}

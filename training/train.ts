@@ -15,7 +15,7 @@ import { exportOnnx } from "../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../src/model/onnx-runner.js";
 import { autoencoderParams } from "../src/model/tfjs-models.js";
 import { DEFAULT_TARGET_FAR, scoreStats, thresholdForFalseAlarmRate } from "./calibrate.js";
-import { fitAutoencoder } from "./fit-autoencoder.js";
+import { featureStatistics, fitAutoencoder } from "./fit-autoencoder.js";
 import {
   libraryVersions,
   MODEL_FILE,
@@ -162,23 +162,6 @@ function featureMatrix(spec: FeatureSpec, windows: readonly WindowRecord[]): Flo
 }
 
 /** Per-feature mean and population std, std floored at `minStd`. */
-function statistics(x: Float32Array, rows: number, width: number, minStd: number) {
-  const sum = new Float64Array(width);
-  const square = new Float64Array(width);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < width; c++) {
-      const v = x[r * width + c] ?? 0;
-      sum[c] = (sum[c] ?? 0) + v;
-      square[c] = (square[c] ?? 0) + v * v;
-    }
-  }
-  const mean = Float32Array.from(sum, (s) => s / rows);
-  const std = Float32Array.from(square, (s, c) => {
-    const mu = mean[c] ?? 0;
-    return Math.max(minStd, Math.sqrt(Math.max(0, s / rows - mu * mu)));
-  });
-  return { mean, std };
-}
 
 function isDegenerate(x: Float32Array, rows: number, width: number): boolean {
   for (let r = 1; r < rows; r++) {
@@ -232,7 +215,7 @@ export async function trainModel(
       "the agent did nothing that varies: capture it while it does its real work",
     );
   }
-  const { mean, std } = statistics(x, fit.length, width, o.minStd);
+  const { mean, std } = featureStatistics(x, fit.length, width, o.minStd);
   const z = Float32Array.from(x, (v, i) => (v - (mean[i % width] ?? 0)) / (std[i % width] ?? 1));
 
   const backend = await useBackend(o.backend, log);

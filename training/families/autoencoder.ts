@@ -8,7 +8,7 @@ import {
 import { exportOnnx } from "../../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
 import { autoencoderParams } from "../../src/model/tfjs-models.js";
-import { fitAutoencoder } from "../fit-autoencoder.js";
+import { featureStatistics, fitAutoencoder } from "../fit-autoencoder.js";
 import { type TfBackend, useBackend } from "../util.js";
 import type { TraceFamily } from "./family.js";
 
@@ -82,7 +82,7 @@ export function createAutoencoderFamily(options: AutoencoderOptions = {}): Trace
       );
       const width = spec.names.length;
       const x = vectors(train, spec);
-      const { mean, std } = statistics(x, train.length, width, o.minStd);
+      const { mean, std } = featureStatistics(x, train.length, width, o.minStd);
       const z = Float32Array.from(
         x,
         (v, i) => (v - (mean[i % width] ?? 0)) / (std[i % width] ?? 1),
@@ -148,28 +148,4 @@ function toWindow(trace: readonly string[], n: number, seq: number) {
     host: "eval",
     seq,
   });
-}
-
-/** Per-feature mean and std (population), std floored at `minStd`. */
-function statistics(
-  x: Float32Array,
-  rows: number,
-  width: number,
-  minStd: number,
-): { mean: Float32Array; std: Float32Array } {
-  const mean = new Float64Array(width);
-  const square = new Float64Array(width);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < width; c++) {
-      const v = x[r * width + c] ?? 0;
-      mean[c] = (mean[c] ?? 0) + v;
-      square[c] = (square[c] ?? 0) + v * v;
-    }
-  }
-  const m = Float32Array.from(mean, (s) => s / Math.max(1, rows));
-  const std = Float32Array.from(square, (s, c) => {
-    const mu = m[c] ?? 0;
-    return Math.max(minStd, Math.sqrt(Math.max(0, s / Math.max(1, rows) - mu * mu)));
-  });
-  return { mean: m, std };
 }
