@@ -1,3 +1,4 @@
+/** The model surface the scorer uses; training imports ./tfjs-models.js itself (it loads tfjs). */
 export {
   exportOnnx,
   MetadataKeys,
@@ -15,12 +16,3 @@ export type {
   ModelParams,
   NextSyscallParams,
 } from "./params.js";
-export {
-  type AutoencoderModel,
-  autoencoderParams,
-  autoencoderScoreTf,
-  buildAutoencoder,
-  buildNextSyscall,
-  nextSyscallParams,
-  nextSyscallScoreTf,
-} from "./tfjs-models.js";

@@ -9,16 +9,18 @@ import { ErrorCodes, isVigilError } from "../../src/errors.js";
 import {
   type Activation,
   type AutoencoderParams,
+  exportOnnx,
+  type NextSyscallRow,
+  OnnxModelRunner,
+} from "../../src/model/index.js";
+import {
   autoencoderParams,
   autoencoderScoreTf,
   buildAutoencoder,
   buildNextSyscall,
-  exportOnnx,
-  type NextSyscallRow,
   nextSyscallParams,
   nextSyscallScoreTf,
-  OnnxModelRunner,
-} from "../../src/model/index.js";
+} from "../../src/model/tfjs-models.js";
 import { prng } from "../../training/random.js";
 
 const META = { producerVersion: "test" };
