@@ -11,21 +11,25 @@ import { MANIFEST_FILE, readCapture } from "../src/bus/capture.js";
 import type { WindowRecord } from "../src/contracts/index.js";
 import { ErrorCodes, isVigilError, VigilError } from "../src/errors.js";
 import { buildFeatureSpec, type FeatureSpec, featurize } from "../src/features/index.js";
-import { exportOnnx } from "../src/model/onnx-export.js";
-import { OnnxModelRunner } from "../src/model/onnx-runner.js";
-import { autoencoderParams } from "../src/model/tfjs-models.js";
-import { DEFAULT_TARGET_FAR, scoreStats, thresholdForFalseAlarmRate } from "./calibrate.js";
-import { featureStatistics, fitAutoencoder } from "./fit-autoencoder.js";
+import { noveltySets } from "../src/features/novelty.js";
 import {
   libraryVersions,
   MODEL_FILE,
   type ModelManifest,
+  NGRAM_WEIGHTINGS,
   readManifest,
   sha256Hex,
   vigilVersion,
   writeModel,
-} from "./manifest.js";
-import { noveltySets } from "./novelty.js";
+} from "../src/model/manifest.js";
+import { exportOnnx } from "../src/model/onnx-export.js";
+import { autoencoderParams, nextSyscallParams } from "../src/model/tfjs-models.js";
+import { WindowModel, windowRows } from "../src/model/window-model.js";
+import { DEFAULT_TARGET_FAR, scoreStats, thresholdForFalseAlarmRate } from "./calibrate.js";
+import { featureStatistics, fitAutoencoder } from "./fit-autoencoder.js";
+import { fitNextSyscall } from "./fit-next-syscall.js";
+import { farAtDetection, rocAuc } from "./metrics.js";
+import { ANOMALY_KINDS, SYNTHETIC_PROTOCOL, syntheticAnomalies } from "./synthetic.js";
 import { type TfBackend, useBackend } from "./util.js";
 
 export interface TrainOptions {
@@ -59,7 +63,22 @@ export interface TrainOptions {
    */
   excludeFlaggedBy?: string;
   onEpoch?: (epoch: number, epochs: number, loss: number) => void;
+  /**
+   * "auto" (default) trains every family the data allows and keeps the one that best separates
+   * held-out windows from synthetic anomalies (training/synthetic.ts); a family name forces it.
+   */
+  family?: "auto" | "autoencoder" | "next-syscall";
+  /** Next-syscall hyper-parameters (defaults in NEXT_SYSCALL_DEFAULTS). */
+  nextSyscall?: Partial<typeof NEXT_SYSCALL_DEFAULTS>;
 }
+
+export const NEXT_SYSCALL_DEFAULTS = {
+  embeddingDim: 16,
+  hidden: [64] as readonly number[],
+  epochs: 30,
+  batchSize: 256,
+  learningRate: 0.003,
+};
 
 export interface TrainResult {
   dir: string;
@@ -79,6 +98,7 @@ const DEFAULTS = {
   minWindows: 200,
   validationFraction: 0.2,
   backend: "cpu" as TfBackend,
+  family: "auto" as NonNullable<TrainOptions["family"]>,
 };
 
 const dataError = (message: string, hint: string, cause?: unknown) =>
@@ -219,17 +239,6 @@ export async function trainModel(
   const z = Float32Array.from(x, (v, i) => (v - (mean[i % width] ?? 0)) / (std[i % width] ?? 1));
 
   const backend = await useBackend(o.backend, log);
-  log(`autoencoder ${[width, ...o.hidden, width].join("-")} on ${backend}, seed ${o.seed}`);
-  const model = fitAutoencoder(z, fit.length, width, {
-    hidden: o.hidden,
-    seed: o.seed,
-    learningRate: o.learningRate,
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
-  });
-  const params = autoencoderParams(model, mean, std);
-  model.dispose();
   const version =
     o.version ??
     o.out
@@ -238,39 +247,16 @@ export async function trainModel(
       .pop() ??
     "unversioned";
   const vigil = vigilVersion();
-  const onnx = exportOnnx(params, {
-    producerVersion: vigil,
-    docString: `vigil autoencoder for ${o.agentType}`,
-  });
-
-  const runner = await OnnxModelRunner.open(onnx, { family: "autoencoder", inputSize: width });
-  let fitScores: Float64Array;
-  let validationScores: Float64Array;
-  try {
-    fitScores = Float64Array.from((await runner.scoreAutoencoder(x, fit.length)).score);
-    const xv = featureMatrix(spec, validation);
-    validationScores = Float64Array.from(
-      (await runner.scoreAutoencoder(xv, validation.length)).score,
-    );
-  } finally {
-    await runner.close();
-  }
-  const threshold = thresholdForFalseAlarmRate(validationScores, o.targetFar);
-  const trainSeconds = (performance.now() - started) / 1000;
-
   const last = windows[windows.length - 1] as WindowRecord;
-  const manifest: ModelManifest = {
+  const draft: Draft = {
     schema: "vigil.model.v1",
     agentType: o.agentType,
     version,
-    family: "autoencoder",
     createdAt: new Date().toISOString(),
     seed: o.seed,
     featureSpec: spec,
     inputSize: width,
-    threshold,
     targetFalseAlarmRate: o.targetFar,
-    scoreStats: { fit: scoreStats(fitScores), validation: scoreStats(validationScores) },
     featureStats: { mean: Array.from(mean), std: Array.from(std) },
     novelty: noveltySets(fit),
     data: {
@@ -284,13 +270,241 @@ export async function trainModel(
         end: last.end, // sorted by end
       },
     },
-    model: { file: MODEL_FILE, sha256: sha256Hex(onnx) },
     libraries: libraryVersions(),
     vigilVersion: vigil,
   };
-  await writeModel(o.out, onnx, manifest);
-  log(`model written to ${o.out} (threshold ${threshold.toPrecision(4)})`);
-  return { dir: o.out, manifest, trainSeconds };
+
+  const wanted: Family[] = o.family === "auto" ? [...FAMILIES] : [o.family as Family];
+  const n = fit[0]?.syscalls.n ?? 1;
+  if (n < 2 && wanted.includes("next-syscall")) {
+    if (o.family === "next-syscall") {
+      throw dataError(
+        "the next-syscall family needs n-grams of 2 or more syscalls; these windows have 1-grams",
+        "capture with the sensor's ngram set to 2..4 (default 3), or use --family autoencoder",
+      );
+    }
+    wanted.splice(wanted.indexOf("next-syscall"), 1);
+    log("next-syscall skipped: the windows hold 1-grams (no context to predict from)");
+  }
+
+  const synthetic = syntheticAnomalies(validation, baselineSyscalls(fit), o.seed);
+  const candidates: Candidate[] = [];
+  try {
+    for (const family of wanted) {
+      const t0 = performance.now();
+      const trained =
+        family === "autoencoder"
+          ? [await autoencoderCandidate(draft, z, fit.length, o, backend, log)]
+          : await nextSyscallCandidates(draft, fit, o, backend, log);
+      const trainSeconds = (performance.now() - t0) / 1000;
+      for (const c of trained) {
+        candidates.push(c);
+        const validationScores = await c.model.scores(validation);
+        const anomalyScores = await c.model.scores(synthetic.map((s) => s.window));
+        const kinds: Record<string, number> = {};
+        for (const kind of ANOMALY_KINDS) {
+          kinds[kind] = rocAuc(
+            validationScores,
+            anomalyScores.filter((_, i) => synthetic[i]?.kind === kind),
+          );
+        }
+        c.validationScores = validationScores;
+        c.result = {
+          auc: rocAuc(validationScores, anomalyScores),
+          farAtDr90: farAtDetection(validationScores, anomalyScores, 0.9),
+          kinds,
+          trainSeconds,
+        };
+        log(
+          `${c.name}: AUC ${c.result.auc.toFixed(3)} on held-out vs synthetic anomalies ` +
+            `(${Object.entries(kinds)
+              .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+              .join(", ")})`,
+        );
+      }
+    }
+    // Highest AUC; ties go to the earlier candidate (the autoencoder explains per feature).
+    let chosen = candidates[0] as Candidate;
+    for (const c of candidates) if (c.result.auc > chosen.result.auc) chosen = c;
+    log(`chosen: ${chosen.name}${o.family === "auto" ? " (by measurement)" : " (--family)"}`);
+
+    const fitScores = await chosen.model.scores(fit);
+    const threshold = thresholdForFalseAlarmRate(chosen.validationScores, o.targetFar);
+    const manifest: ModelManifest = {
+      ...chosen.manifest,
+      threshold,
+      scoreStats: { fit: scoreStats(fitScores), validation: scoreStats(chosen.validationScores) },
+      selection: {
+        method: o.family === "auto" ? "measured" : "forced",
+        protocol: SYNTHETIC_PROTOCOL,
+        chosen: chosen.name,
+        candidates: Object.fromEntries(candidates.map((c) => [c.name, c.result])),
+      },
+    };
+    const trainSeconds = (performance.now() - started) / 1000;
+    await writeModel(o.out, chosen.onnx, manifest);
+    log(`model written to ${o.out} (threshold ${threshold.toPrecision(4)})`);
+    return { dir: o.out, manifest, trainSeconds };
+  } finally {
+    for (const c of candidates) await c.model.close();
+  }
+}
+
+const FAMILIES = ["autoencoder", "next-syscall"] as const;
+type Family = (typeof FAMILIES)[number];
+
+/** The manifest's fields that do not depend on the family. */
+type Draft = Omit<
+  ModelManifest,
+  "family" | "model" | "nextSyscall" | "threshold" | "scoreStats" | "selection"
+>;
+
+interface Candidate {
+  /** "autoencoder" or "next-syscall/<weighting>". */
+  name: string;
+  /** Complete but for threshold, scoreStats and selection. */
+  manifest: ModelManifest;
+  onnx: Uint8Array;
+  model: WindowModel;
+  validationScores: Float64Array;
+  result: ModelManifest["selection"]["candidates"][string];
+}
+
+const PENDING_STATS = { count: 0, mean: 0, std: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+
+async function candidate(
+  draft: Draft,
+  family: Family,
+  onnx: Uint8Array,
+  extra: Pick<ModelManifest, "nextSyscall">,
+): Promise<Candidate> {
+  const manifest: ModelManifest = {
+    ...draft,
+    family,
+    ...extra,
+    threshold: 0,
+    scoreStats: { fit: PENDING_STATS, validation: PENDING_STATS },
+    selection: { method: "measured", protocol: "", chosen: "", candidates: {} },
+    model: { file: MODEL_FILE, sha256: sha256Hex(onnx) },
+  };
+  const model = await WindowModel.load(manifest, onnx);
+  return {
+    name: extra.nextSyscall ? `${family}/${extra.nextSyscall.weighting}` : family,
+    manifest,
+    onnx,
+    model,
+    validationScores: new Float64Array(0),
+    result: { auc: Number.NaN, farAtDr90: Number.NaN, kinds: {}, trainSeconds: 0 },
+  };
+}
+
+async function autoencoderCandidate(
+  draft: Draft,
+  z: Float32Array,
+  rows: number,
+  o: typeof DEFAULTS & TrainOptions,
+  backend: string,
+  log: (line: string) => void,
+): Promise<Candidate> {
+  const width = draft.inputSize;
+  log(`autoencoder ${[width, ...o.hidden, width].join("-")} on ${backend}, seed ${o.seed}`);
+  const model = fitAutoencoder(z, rows, width, {
+    hidden: o.hidden,
+    seed: o.seed,
+    learningRate: o.learningRate,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+  });
+  const params = autoencoderParams(
+    model,
+    Float32Array.from(draft.featureStats.mean),
+    Float32Array.from(draft.featureStats.std),
+  );
+  model.dispose();
+  const onnx = exportOnnx(params, {
+    producerVersion: draft.vigilVersion,
+    docString: `vigil autoencoder for ${draft.agentType}`,
+  });
+  return candidate(draft, "autoencoder", onnx, {});
+}
+
+/** Syscall names of the baseline's n-grams, most frequent first (ties by name). */
+function baselineSyscalls(windows: readonly WindowRecord[]): string[] {
+  const counts = new Map<string, number>();
+  for (const w of windows) {
+    const n = w.syscalls.n;
+    for (const g of w.syscalls.ngrams) {
+      for (let i = 0; i < n; i++) {
+        const name = g[i] as string;
+        counts.set(name, (counts.get(name) ?? 0) + (g[n] as number));
+      }
+    }
+  }
+  return [...counts.entries()]
+    .sort(([a, ca], [b, cb]) => cb - ca || (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name]) => name);
+}
+
+async function nextSyscallCandidates(
+  draft: Draft,
+  fit: readonly WindowRecord[],
+  o: typeof DEFAULTS & TrainOptions,
+  backend: string,
+  log: (line: string) => void,
+): Promise<Candidate[]> {
+  const vocabulary = baselineSyscalls(fit);
+  const ids = new Map(vocabulary.map((s, i) => [s, i]));
+  const n = fit[0]?.syscalls.n ?? 2;
+  const context = n - 1;
+  // Distinct (context, next) rows of the whole baseline, weighted by their total count.
+  const distinct = new Map<string, { ids: number[]; weight: number }>();
+  for (const w of fit) {
+    for (const row of windowRows(w, ids, context)) {
+      if (row.count === 0) continue;
+      const all = [...row.context, row.next];
+      const key = all.join(",");
+      const entry = distinct.get(key);
+      if (entry) entry.weight += row.count;
+      else distinct.set(key, { ids: all, weight: row.count });
+    }
+  }
+  const rows = [...distinct.values()];
+  const contexts = new Int32Array(rows.length * context);
+  const targets = new Int32Array(rows.length);
+  const weights = new Float32Array(rows.length);
+  rows.forEach((r, i) => {
+    contexts.set(r.ids.slice(0, context), i * context);
+    targets[i] = r.ids[context] ?? vocabulary.length;
+    weights[i] = r.weight;
+  });
+  const ns = { ...NEXT_SYSCALL_DEFAULTS, ...o.nextSyscall };
+  log(
+    `next-syscall: ${vocabulary.length} syscalls, ${rows.length} distinct ${n}-grams, ` +
+      `${ns.epochs} epochs on ${backend}, seed ${o.seed}`,
+  );
+  const { model } = fitNextSyscall(
+    contexts,
+    targets,
+    { vocabSize: vocabulary.length, context, seed: o.seed, ...ns },
+    weights,
+  );
+  const params = nextSyscallParams(model);
+  model.dispose();
+  const onnx = exportOnnx(params, {
+    producerVersion: draft.vigilVersion,
+    docString: `vigil next-syscall model for ${draft.agentType}`,
+  });
+  // One trained model; the weightings differ only in how a window's surprises are averaged.
+  const out: Candidate[] = [];
+  for (const weighting of NGRAM_WEIGHTINGS) {
+    out.push(
+      await candidate(draft, "next-syscall", onnx, {
+        nextSyscall: { vocabulary, context, weighting },
+      }),
+    );
+  }
+  return out;
 }
 
 /** Scores `windows` with an earlier model and drops the ones above its threshold. */
@@ -311,21 +525,10 @@ async function withoutFlagged(
       { hint: "give --exclude-flagged-by a model of the same agent type" },
     );
   }
-  const runner = await OnnxModelRunner.open(join(dir, prior.model.file), {
-    family: "autoencoder",
-    inputSize: prior.inputSize,
-  });
+  const model = await WindowModel.open(dir);
   try {
-    const kept: WindowRecord[] = [];
-    for (let i = 0; i < windows.length; i += 256) {
-      const batch = windows.slice(i, i + 256);
-      const { score } = await runner.scoreAutoencoder(
-        batch.map((w) => featurize(prior.featureSpec, w)),
-      );
-      batch.forEach((w, j) => {
-        if ((score[j] ?? 0) <= prior.threshold) kept.push(w);
-      });
-    }
+    const scores = await model.scores(windows);
+    const kept = windows.filter((_, i) => (scores[i] ?? 0) <= prior.threshold);
     const dropped = windows.length - kept.length;
     log(`left out ${dropped} windows that ${prior.agentType}/${prior.version} flags`);
     return {
@@ -337,6 +540,6 @@ async function withoutFlagged(
       },
     };
   } finally {
-    await runner.close();
+    await model.close();
   }
 }

@@ -9,15 +9,18 @@ import { ErrorCodes, VigilError } from "../errors.js";
 
 const HELP = `usage: vigil train --agent-type T --data DIR [DIR...] [options]
 
-Trains an autoencoder on the captured windows of one agent type, calibrates its alarm
-threshold on the latest 20 % of them, and writes model.onnx + manifest.json.
+Trains the model families on the captured windows of one agent type (an autoencoder over
+each window's features and a next-syscall model over its n-gram counts), keeps the one that
+best separates the latest 20 % of the windows from synthetic anomalies, calibrates its alarm
+threshold on those same held-out windows, and writes model.onnx + manifest.json.
 
   --agent-type T     the agent type to train (windows of other types are ignored)
   --data DIR...      capture directories written by 'vigil capture' (one or more)
   --out DIR          default models/<T>/<version>, version = UTC time like 2026-11-25T1200Z
   --seed N           seed for weights and shuffling (default 0); same data + seed = same model
   --target-far R     false-alarm rate the threshold is calibrated to (default 0.001)
-  --epochs N         training epochs (default 60)
+  --family F         auto (default: chosen by measurement), autoencoder or next-syscall
+  --epochs N         autoencoder training epochs (default 60)
   --exclude-flagged-by MODEL_DIR
                      leave out windows that this earlier model of the type flags, so a model
                      never learns from what was alarmed on`;
@@ -68,6 +71,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     values.epochs === undefined
       ? undefined
       : number("epochs", values.epochs, (n) => Number.isSafeInteger(n) && n >= 1);
+  const family = values.family;
+  if (family !== "auto" && family !== "autoencoder" && family !== "next-syscall") {
+    throw usage(`--family "${family}" is not auto, autoencoder or next-syscall`);
+  }
   const version = defaultVersion(new Date());
   const out = values.out ?? join("models", agentType, version);
 
@@ -81,6 +88,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       out,
       seed,
       targetFar,
+      family,
       ...(epochs === undefined ? {} : { epochs }),
       ...(values["exclude-flagged-by"] ? { excludeFlaggedBy: values["exclude-flagged-by"] } : {}),
       onEpoch: (epoch, total, loss) => {
@@ -95,6 +103,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const rows: [string, string][] = [
     ["model", result.dir],
     ["windows fit / validation", `${m.data.windows.fit} / ${m.data.windows.validation}`],
+    [
+      "family",
+      `${m.family} (${m.selection.method === "measured" ? "chosen by measurement" : "--family"})`,
+    ],
+    ...Object.entries(m.selection.candidates).map(([name, c]): [string, string] => [
+      `  ${name}`,
+      `AUC ${c.auc.toFixed(3)} vs synthetic anomalies, false alarms at 90 % detection ${(c.farAtDr90 * 100).toFixed(1)} %`,
+    ]),
     ["features", String(m.inputSize)],
     ["threshold", m.threshold.toPrecision(6)],
     ["target false-alarm rate", String(m.targetFalseAlarmRate)],
@@ -117,6 +133,7 @@ function parse(argv: string[]) {
       seed: { type: "string", default: "0" },
       "target-far": { type: "string", default: "0.001" },
       epochs: { type: "string" },
+      family: { type: "string", default: "auto" },
       "exclude-flagged-by": { type: "string" },
       help: { type: "boolean", short: "h" },
     },

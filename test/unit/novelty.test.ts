@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { NOVELTY_MAX, novelItems, noveltySets } from "../../training/novelty.js";
+import { NOVELTY_MAX, novelItems, noveltySets } from "../../src/features/novelty.js";
 import { makeWindow } from "../helpers/messages.js";
 
 test("novelty - the baseline's execs, destinations, file accesses and privilege calls", () => {

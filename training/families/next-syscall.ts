@@ -3,10 +3,10 @@
  * `context` syscalls), trained with tfjs and scored through its exported ONNX graph, so the
  * evaluation measures exactly what the scorer runs. A trace's score is its mean surprise.
  */
-import * as tf from "@tensorflow/tfjs";
 import { exportOnnx, type NextSyscallRow } from "../../src/model/onnx-export.js";
 import { OnnxModelRunner } from "../../src/model/onnx-runner.js";
-import { buildNextSyscall, nextSyscallParams } from "../../src/model/tfjs-models.js";
+import { nextSyscallParams } from "../../src/model/tfjs-models.js";
+import { fitNextSyscall } from "../fit-next-syscall.js";
 import { prng, shuffle, type TfBackend, useBackend } from "../util.js";
 import type { TraceFamily } from "./family.js";
 
@@ -84,47 +84,22 @@ export function createNextSyscallFamily(options: NextSyscallOptions = {}): NextS
       const { contexts, targets } = trainingRows(train, vocab, o.context, o.maxTrainRows, seed);
       trainRows = targets.length;
       log(`next-syscall: ${vocab.size} syscalls, ${trainRows} training rows (${backendUsed})`);
-      const model = buildNextSyscall(unknown, o.context, o.embeddingDim, o.hidden, seed);
-      const forward = trainingForward(model, unknown + 1, o.context * o.embeddingDim);
-      const optimizer = tf.train.adam(o.learningRate);
-      const order = Uint32Array.from({ length: trainRows }, (_, i) => i);
-      const random = prng(seed);
-      const batchContext = new Int32Array(o.batchSize * o.context);
-      const batchTarget = new Int32Array(o.batchSize);
-      for (let epoch = 0; epoch < o.epochs; epoch++) {
-        shuffle(order, random);
-        let lossSum = 0;
-        let batches = 0;
-        for (let start = 0; start < trainRows; start += o.batchSize) {
-          const size = Math.min(o.batchSize, trainRows - start);
-          for (let b = 0; b < size; b++) {
-            const row = order[start + b] ?? 0;
-            batchContext.set(
-              contexts.subarray(row * o.context, (row + 1) * o.context),
-              b * o.context,
-            );
-            batchTarget[b] = targets[row] ?? unknown;
-          }
-          const loss = optimizer.minimize(() => {
-            const x = tf.tensor2d(
-              batchContext.subarray(0, size * o.context),
-              [size, o.context],
-              "int32",
-            );
-            const y = tf.oneHot(tf.tensor1d(batchTarget.subarray(0, size), "int32"), unknown + 1);
-            const logits = forward(x);
-            return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-          }, true);
-          lossSum += loss?.dataSync()[0] ?? 0;
-          loss?.dispose();
-          batches++;
-        }
-        finalLoss = lossSum / Math.max(1, batches);
-        log(
-          `next-syscall: epoch ${epoch + 1}/${o.epochs} loss ${finalLoss.toFixed(4)} at ${((performance.now() - started) / 1000).toFixed(1)} s`,
-        );
-      }
-      optimizer.dispose();
+      const fitted = fitNextSyscall(contexts, targets, {
+        vocabSize: unknown,
+        context: o.context,
+        embeddingDim: o.embeddingDim,
+        hidden: o.hidden,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        seed,
+        onEpoch: (epoch, epochs, loss) =>
+          log(
+            `next-syscall: epoch ${epoch}/${epochs} loss ${loss.toFixed(4)} at ${((performance.now() - started) / 1000).toFixed(1)} s`,
+          ),
+      });
+      finalLoss = fitted.finalLoss;
+      const model = fitted.model;
       const params = nextSyscallParams(model);
       model.dispose();
       await runner?.close();
@@ -169,28 +144,6 @@ export function createNextSyscallFamily(options: NextSyscallOptions = {}): NextS
         aggregation: o.window > 0 ? `max mean surprise over ${o.window} syscalls` : "mean surprise",
       };
     },
-  };
-}
-
-/**
- * The model's logits with the embedding lookup done as oneHot(ids) @ table: the same numbers as
- * the Embedding layer, but its gradient is a matMul, which the wasm backend has (the Gather
- * gradient needs UnsortedSegmentSum, which it lacks).
- */
-function trainingForward(
-  model: tf.LayersModel,
-  ids: number,
-  flatWidth: number,
-): (x: tf.Tensor2D) => tf.Tensor {
-  const [embedding, , ...dense] = model.layers;
-  const table = embedding?.trainableWeights[0]?.read();
-  if (table === undefined) throw new Error("next-syscall: the model has no embedding table");
-  return (x) => {
-    const [rows = 0, context = 0] = x.shape;
-    const oneHot = tf.oneHot(x.reshape([rows * context]), ids);
-    let h: tf.Tensor = tf.matMul(oneHot, table as tf.Tensor2D).reshape([rows, flatWidth]);
-    for (const layer of dense) h = layer.apply(h) as tf.Tensor;
-    return h;
   };
 }
 

@@ -9,14 +9,21 @@ import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { describeIssues } from "../src/contracts/index.js";
-import { ErrorCodes, VigilError } from "../src/errors.js";
-import { type FeatureSpec, validateFeatureSpec } from "../src/features/index.js";
-import { noveltySchema } from "./novelty.js";
+import { describeIssues } from "../contracts/index.js";
+import { ErrorCodes, VigilError } from "../errors.js";
+import { type FeatureSpec, validateFeatureSpec } from "../features/index.js";
+import { noveltySchema } from "../features/novelty.js";
 
 export const MODEL_MANIFEST_SCHEMA = "vigil.model.v1" as const;
 export const MODEL_FILE = "model.onnx";
 export const MODEL_MANIFEST_FILE = "manifest.json";
+
+/**
+ * How the next-syscall family averages a window's n-gram surprises: by occurrences, by
+ * log(1 + occurrences), or each distinct n-gram once. Training picks one by measurement.
+ */
+export const NGRAM_WEIGHTINGS = ["count", "log", "distinct"] as const;
+export type NgramWeighting = (typeof NGRAM_WEIGHTINGS)[number];
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const count = z.number().int().nonnegative();
@@ -33,12 +40,33 @@ export const scoreStatsSchema = z.object({
   max: finite,
 });
 
+export const candidateSchema = z.object({
+  /** ROC AUC of held-out normal windows against the synthetic anomalies, all kinds pooled. */
+  auc: finite,
+  /** False-alarm rate on the held-out normal windows at 90 % detection. */
+  farAtDr90: finite,
+  /** AUC per kind of synthetic anomaly. */
+  kinds: z.record(finite),
+  trainSeconds: finite,
+});
+
+export const selectionSchema = z.object({
+  /** "measured" (highest pooled AUC) or "forced" (--family). */
+  method: z.enum(["measured", "forced"]),
+  /** What the candidates were compared on, in words. */
+  protocol: z.string(),
+  /** The candidate kept: "autoencoder" or "next-syscall/<weighting>". */
+  chosen: z.string(),
+  candidates: z.record(candidateSchema),
+});
+
 export const modelManifestSchema = z
   .object({
     schema: z.literal(MODEL_MANIFEST_SCHEMA),
     agentType: z.string().min(1),
     version: z.string().min(1),
-    family: z.literal("autoencoder"),
+    /** Which graph model.onnx holds; chosen by measurement (see `selection`). */
+    family: z.enum(["autoencoder", "next-syscall"]),
     createdAt: z.string().datetime(),
     seed: z.number().int().nonnegative(),
     /** Checked by validateFeatureSpec after the object parses. */
@@ -60,6 +88,17 @@ export const modelManifestSchema = z
       timeRange: z.object({ start: z.string().datetime(), end: z.string().datetime() }),
     }),
     model: z.object({ file: z.literal(MODEL_FILE), sha256 }),
+    /** next-syscall only: syscall names by id (id = index; any other name is "unknown"). */
+    nextSyscall: z
+      .object({
+        vocabulary: z.array(z.string().min(1)).min(1),
+        context: z.number().int().min(1),
+        /** How n-gram surprises are averaged over a window (see window-model.ts). */
+        weighting: z.enum(NGRAM_WEIGHTINGS),
+      })
+      .optional(),
+    /** How the family was chosen: each candidate's result on the same held-out windows. */
+    selection: selectionSchema,
     libraries: z.object({
       tfjs: z.string(),
       "onnxruntime-node": z.string(),
@@ -69,6 +108,13 @@ export const modelManifestSchema = z
     vigilVersion: z.string(),
   })
   .superRefine((m, ctx) => {
+    if ((m.family === "next-syscall") !== (m.nextSyscall !== undefined)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["nextSyscall"],
+        message: "is required for family next-syscall and only for it",
+      });
+    }
     for (const key of ["mean", "std"] as const) {
       if (m.featureStats[key].length !== m.inputSize) {
         ctx.addIssue({
@@ -187,6 +233,16 @@ export async function writeModel(
  * the file.
  */
 export async function readManifest(dir: string): Promise<ModelManifest> {
+  return (await readModelFiles(dir)).manifest;
+}
+
+/**
+ * readManifest, also returning the model bytes it checked, so a caller can load exactly the
+ * bytes whose sha256 matched (no second read that could see a different file).
+ */
+export async function readModelFiles(
+  dir: string,
+): Promise<{ manifest: ModelManifest; onnx: Uint8Array }> {
   const path = join(dir, MODEL_MANIFEST_FILE);
   let json: unknown;
   try {
@@ -223,5 +279,5 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
       `${modelPath}: sha256 mismatch (manifest says ${parsed.data.model.sha256}, file is ${got})`,
     );
   }
-  return { ...parsed.data, featureSpec };
+  return { manifest: { ...parsed.data, featureSpec }, onnx: bytes };
 }

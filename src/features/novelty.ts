@@ -4,7 +4,7 @@
  * name the novel items ("connected to 10.0.0.9:4444, never seen in its baseline").
  */
 import { z } from "zod";
-import type { WindowRecord } from "../src/contracts/index.js";
+import type { WindowRecord } from "../contracts/index.js";
 
 /** Bounded, so a noisy baseline cannot bloat the manifest; `truncated` says a set was cut. */
 export const NOVELTY_MAX = 5000;
