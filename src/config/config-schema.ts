@@ -14,7 +14,44 @@ export interface Config {
   /** Where the sensor sends closed windows: "nats" (the bus), "jsonl:-" (stdout) or "jsonl:<path>". */
   readonly output: string;
   readonly nats: NatsConfig;
+  readonly scorer: ScorerConfig;
   readonly log: { readonly level: LogLevel };
+}
+
+export interface ScorerConfig {
+  /** Model directories: <modelsDir>/<agentType>/<version>/. "" = <dataDir>/models. */
+  readonly modelsDir: string;
+  /** JetStream durable consumer name; scorers sharing it split the windows. */
+  readonly durable: string;
+  /** Share of windows scored per agent type (0..1); windows carrying novelty always are. */
+  readonly sampling: {
+    readonly defaultRate: number;
+    readonly rates: Readonly<Record<string, number>>;
+  };
+  /** Windows scored together in one ONNX run, and the longest a window waits for a batch. */
+  readonly batch: { readonly maxWindows: number; readonly maxDelayMs: number };
+  readonly alertmanager: {
+    /** Alertmanager base URLs, comma-separated ("" = publish alerts on NATS only). */
+    readonly urls: string;
+    readonly timeoutMs: number;
+    readonly maxBackoffMs: number;
+  };
+  readonly alerts: {
+    /** An active alert resolves after this many normal windows of its instance in a row. */
+    readonly resolveAfterWindows: number;
+    /** An active alert is re-sent this often (Alertmanager's resend interval). */
+    readonly resendIntervalSeconds: number;
+  };
+  /** /metrics, /healthz, /readyz, /status; loopback by default. */
+  readonly http: { readonly listen: string };
+  /** Agent types with no model are learned: capture, train, promote, then detect. */
+  readonly learning: {
+    readonly enabled: boolean;
+    readonly minWindows: number;
+    readonly minDurationSeconds: number;
+  };
+  /** How often the models directory is re-read (it is also watched). */
+  readonly reloadIntervalMs: number;
 }
 
 export interface NatsConfig {
@@ -216,6 +253,73 @@ const natsSchema = z
   .strict()
   .default({});
 
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+const scorerSchema = z
+  .object({
+    modelsDir: z.string().default(""),
+    durable: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "expected letters, digits, _ or -")
+      .default("vigil-scorer"),
+    sampling: z
+      .object({
+        defaultRate: z.number().min(0).max(1).default(1),
+        rates: z.record(z.string(), z.number().min(0).max(1)).default({}),
+      })
+      .strict()
+      .default({}),
+    batch: z
+      .object({
+        maxWindows: int(1, 4096).default(64),
+        maxDelayMs: int(0, 10_000).default(20),
+      })
+      .strict()
+      .default({}),
+    alertmanager: z
+      .object({
+        urls: z
+          .string()
+          .refine(
+            (s) =>
+              s.split(",").every((u) => u.trim() === "" || /^https?:\/\/[^\s]+$/.test(u.trim())),
+            "expected http(s) URLs, comma-separated",
+          )
+          .default(""),
+        timeoutMs: int(100, 120_000).default(5000),
+        maxBackoffMs: int(100, 3_600_000).default(60_000),
+      })
+      .strict()
+      .default({}),
+    alerts: z
+      .object({
+        resolveAfterWindows: int(1, 10_000).default(3),
+        resendIntervalSeconds: int(1, 86_400).default(60),
+      })
+      .strict()
+      .default({}),
+    http: z
+      .object({
+        listen: z
+          .string()
+          .regex(HOST_PORT, 'expected "host:port", e.g. 127.0.0.1:9464')
+          .default("127.0.0.1:9464"),
+      })
+      .strict()
+      .default({}),
+    learning: z
+      .object({
+        enabled: z.boolean().default(true),
+        minWindows: int(50, 10_000_000).default(500),
+        minDurationSeconds: int(0, 30 * 86_400).default(3600),
+      })
+      .strict()
+      .default({}),
+    reloadIntervalMs: int(100, 3_600_000).default(5000),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     host: nonEmpty.default(() => hostname()),
@@ -226,6 +330,7 @@ export const configSchema = z
       .regex(/^(nats|jsonl:.+)$/s, 'expected "nats", "jsonl:-" (stdout) or "jsonl:<path>"')
       .default("nats"),
     nats: natsSchema,
+    scorer: scorerSchema,
     log: z
       .object({ level: z.enum(["debug", "info", "warn", "error"]).default("info") })
       .strict()

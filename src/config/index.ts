@@ -7,5 +7,6 @@ export type {
   HelperRestartConfig,
   LogLevel,
   PrivacyConfig,
+  ScorerConfig,
   SensorConfig,
 } from "./config-schema.js";

@@ -3,7 +3,7 @@
  * the global one). Labels come from closed sets and are initialised to 0, so a dashboard sees
  * a series before its first increment.
  */
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { DROP_REASON_NAMES } from "../sensor/wire-layout.js";
 
 export const EVENT_KINDS = ["exec", "exit", "fork", "open", "net", "priv", "chdir"] as const;
@@ -136,5 +136,123 @@ export function createBusMetrics(registry: Registry): BusMetrics {
     for (const reason of ["oversized", "not_json", "schema"]) m.invalid.inc({ kind, reason }, 0);
   }
   m.reconnects.inc(0);
+  return m;
+}
+
+export interface ScorerMetrics {
+  /** Windows taken from the bus, by agent type. */
+  received: Counter<"agent_type">;
+  /** Windows not scored, by agent type and reason: sampled_out, no_model, learning, invalid. */
+  skipped: Counter<"agent_type" | "reason">;
+  /** Windows scored, by agent type and why: sampled, novelty (always scored). */
+  scored: Counter<"agent_type" | "why">;
+  score: Histogram<"agent_type">;
+  /** Score / threshold: above 1 alarms. Comparable across agent types and models. */
+  scoreRatio: Histogram<"agent_type">;
+  inferenceSeconds: Histogram<"family">;
+  /** Alert actions (fire, resend, resolve) by agent type and severity. */
+  alerts: Counter<"agent_type" | "severity" | "action">;
+  /** Anomalous windows of an instance whose alert is already active (not re-sent yet). */
+  suppressed: Counter<"agent_type">;
+  /** 1 for the agent type's current state (active, missing, broken, learning). */
+  modelStatus: Gauge<"agent_type" | "state">;
+  /** Alertmanager deliveries by result: ok, error (retried later). */
+  deliveries: Counter<"result">;
+  /** Alerts published but not yet delivered to every Alertmanager. */
+  outboxDepth: Gauge;
+  /** Sensor-reported losses seen in windows (window.drops), by reason. */
+  sensorDrops: Counter<"reason">;
+  /** Models trained by learning mode, by agent type and result: promoted, failed. */
+  learned: Counter<"agent_type" | "result">;
+}
+
+export const MODEL_STATES = ["active", "missing", "broken", "learning"] as const;
+
+export function createScorerMetrics(registry: Registry): ScorerMetrics {
+  const registers = [registry];
+  const m: ScorerMetrics = {
+    received: new Counter({
+      name: "vigil_scorer_windows_received_total",
+      help: "Windows taken from the bus, by agent type",
+      labelNames: ["agent_type"],
+      registers,
+    }),
+    skipped: new Counter({
+      name: "vigil_scorer_windows_skipped_total",
+      help: "Windows not scored: sampled_out, no_model, learning, invalid",
+      labelNames: ["agent_type", "reason"],
+      registers,
+    }),
+    scored: new Counter({
+      name: "vigil_scorer_windows_scored_total",
+      help: "Windows scored, by agent type and why (sampled, novelty)",
+      labelNames: ["agent_type", "why"],
+      registers,
+    }),
+    score: new Histogram({
+      name: "vigil_scorer_score",
+      help: "Anomaly scores of scored windows",
+      labelNames: ["agent_type"],
+      buckets: [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100],
+      registers,
+    }),
+    scoreRatio: new Histogram({
+      name: "vigil_scorer_score_ratio",
+      help: "Score divided by the model's threshold (above 1 alarms)",
+      labelNames: ["agent_type"],
+      buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.5, 2, 5, 10, 100],
+      registers,
+    }),
+    inferenceSeconds: new Histogram({
+      name: "vigil_scorer_inference_seconds",
+      help: "Time to featurize and score one batch",
+      labelNames: ["family"],
+      buckets: [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1],
+      registers,
+    }),
+    alerts: new Counter({
+      name: "vigil_scorer_alerts_total",
+      help: "Alert actions (fire, resend, resolve) by agent type and severity",
+      labelNames: ["agent_type", "severity", "action"],
+      registers,
+    }),
+    suppressed: new Counter({
+      name: "vigil_scorer_alerts_suppressed_total",
+      help: "Anomalous windows folded into an already active alert",
+      labelNames: ["agent_type"],
+      registers,
+    }),
+    modelStatus: new Gauge({
+      name: "vigil_scorer_model_status",
+      help: "1 for each agent type's current model state (active, missing, broken, learning)",
+      labelNames: ["agent_type", "state"],
+      registers,
+    }),
+    deliveries: new Counter({
+      name: "vigil_scorer_alertmanager_deliveries_total",
+      help: "Alert deliveries to Alertmanager by result (ok, error)",
+      labelNames: ["result"],
+      registers,
+    }),
+    outboxDepth: new Gauge({
+      name: "vigil_scorer_outbox_depth",
+      help: "Alerts published on the bus and not yet delivered to Alertmanager",
+      registers,
+    }),
+    sensorDrops: new Counter({
+      name: "vigil_scorer_sensor_drops_total",
+      help: "Losses the sensor reported in the windows received, by reason",
+      labelNames: ["reason"],
+      registers,
+    }),
+    learned: new Counter({
+      name: "vigil_scorer_models_learned_total",
+      help: "Models trained by learning mode, by agent type and result (promoted, failed)",
+      labelNames: ["agent_type", "result"],
+      registers,
+    }),
+  };
+  for (const result of ["ok", "error"]) m.deliveries.inc({ result }, 0);
+  m.outboxDepth.set(0);
   return m;
 }
