@@ -181,6 +181,21 @@ test("config - env variables map to key paths in upper snake case", () => {
     VIGIL_NATS_STREAMS_EVENTS_MAX_BYTES: "nats.streams.eventsMaxBytes",
     VIGIL_NATS_STREAMS_ALERTS_MAX_AGE_SECONDS: "nats.streams.alertsMaxAgeSeconds",
     VIGIL_NATS_STREAMS_DLQ_MAX_AGE_SECONDS: "nats.streams.dlqMaxAgeSeconds",
+    VIGIL_SCORER_MODELS_DIR: "scorer.modelsDir",
+    VIGIL_SCORER_DURABLE: "scorer.durable",
+    VIGIL_SCORER_SAMPLING_DEFAULT_RATE: "scorer.sampling.defaultRate",
+    VIGIL_SCORER_BATCH_MAX_WINDOWS: "scorer.batch.maxWindows",
+    VIGIL_SCORER_BATCH_MAX_DELAY_MS: "scorer.batch.maxDelayMs",
+    VIGIL_SCORER_ALERTMANAGER_URLS: "scorer.alertmanager.urls",
+    VIGIL_SCORER_ALERTMANAGER_TIMEOUT_MS: "scorer.alertmanager.timeoutMs",
+    VIGIL_SCORER_ALERTMANAGER_MAX_BACKOFF_MS: "scorer.alertmanager.maxBackoffMs",
+    VIGIL_SCORER_ALERTS_RESOLVE_AFTER_WINDOWS: "scorer.alerts.resolveAfterWindows",
+    VIGIL_SCORER_ALERTS_RESEND_INTERVAL_SECONDS: "scorer.alerts.resendIntervalSeconds",
+    VIGIL_SCORER_HTTP_LISTEN: "scorer.http.listen",
+    VIGIL_SCORER_LEARNING_ENABLED: "scorer.learning.enabled",
+    VIGIL_SCORER_LEARNING_MIN_WINDOWS: "scorer.learning.minWindows",
+    VIGIL_SCORER_LEARNING_MIN_DURATION_SECONDS: "scorer.learning.minDurationSeconds",
+    VIGIL_SCORER_RELOAD_INTERVAL_MS: "scorer.reloadIntervalMs",
   };
   assert.deepEqual(Object.fromEntries(byName), expected);
   assert.equal(byName.size, CONFIG_ENV_VARS.length, "names are unique");
@@ -191,6 +206,14 @@ test("config - every env variable reaches its key", () => {
     VIGIL_LOG_LEVEL: "error",
     VIGIL_OUTPUT: "jsonl:/o",
     VIGIL_SENSOR_RINGBUF_BYTES: "8192",
+    VIGIL_SCORER_DURABLE: "scorer-2",
+    VIGIL_SCORER_SAMPLING_DEFAULT_RATE: "0.5",
+    VIGIL_SCORER_ALERTMANAGER_URLS: "http://127.0.0.1:9093,http://127.0.0.1:9094",
+    VIGIL_SCORER_ALERTMANAGER_TIMEOUT_MS: "2000",
+    VIGIL_SCORER_ALERTMANAGER_MAX_BACKOFF_MS: "30000",
+    VIGIL_SCORER_HTTP_LISTEN: "127.0.0.1:9999",
+    VIGIL_SCORER_LEARNING_MIN_WINDOWS: "100",
+    VIGIL_SCORER_RELOAD_INTERVAL_MS: "1000",
   };
   const sample = { string: "/x/y", number: "4", boolean: "false" } as const;
   // NATS sizes and ages have higher minimums than the sample number.
@@ -379,7 +402,7 @@ test("config - unknown keys are rejected with the allowed keys", () => {
   assert.match(e.message, /sensor\.windowSecond: unknown key \(expected one of: windowSeconds, /);
   assert.match(
     e.message,
-    / {2}- extra: unknown key \(expected one of: host, dataDir, sensor, output, nats, log\)/,
+    / {2}- extra: unknown key \(expected one of: host, dataDir, sensor, output, nats, scorer, log\)/,
   );
 });
 
