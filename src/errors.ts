@@ -28,6 +28,7 @@ export const ErrorCodes = {
   MODEL_EXPORT: "VIGIL_ERR_MODEL_EXPORT",
   MODEL_INPUT: "VIGIL_ERR_MODEL_INPUT",
   TRAIN_DATA: "VIGIL_ERR_TRAIN_DATA",
+  ALERTMANAGER: "VIGIL_ERR_ALERTMANAGER",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
