@@ -6,10 +6,12 @@
 import { readFileSync } from "node:fs";
 import {
   AckPolicy,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
@@ -97,12 +99,26 @@ export interface ConsumeOptions {
    * the load instead of one of them holding everything.
    */
   batch?: number;
+  /**
+   * Deliveries of one message before JetStream gives up on it (default 20; -1 = unlimited,
+   * for consumers that must never lose a message). An existing durable is updated to match.
+   */
+  maxDeliver?: number;
+  /** Delay before a failed message is redelivered, from its delivery count (1 = first). */
+  nakDelayMs?: (deliveryCount: number) => number;
+  /**
+   * Handler calls that may run at once (default 1: one after the other, in delivery order).
+   * Each message is still acked or nak'd on its own.
+   */
+  concurrency?: number;
 }
 
 export interface MessageInfo {
   subject: string;
   streamSequence: number;
   redelivered: boolean;
+  /** 1 on the first delivery. */
+  deliveryCount: number;
 }
 
 export interface Consumption {
@@ -110,7 +126,12 @@ export interface Consumption {
   stop(): Promise<void>;
   /** Settles when the consume loop ends. */
   done: Promise<void>;
+  /** Messages this durable has not acked yet: waiting in the stream, plus delivered and unacked. */
+  backlog(): Promise<number>;
 }
+
+const DEFAULT_MAX_DELIVER = 20;
+const DEFAULT_NAK_DELAY_MS = 1000;
 
 const LOOPBACK = /^(nats|tls|wss?)?(:\/\/)?(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?\/?$/;
 
@@ -287,65 +308,99 @@ export class NatsBus {
     options: ConsumeOptions,
     handler: (value: Message<K>, info: MessageInfo) => Promise<void>,
   ): Promise<Consumption> {
+    const maxDeliver = options.maxDeliver ?? DEFAULT_MAX_DELIVER;
+    const concurrency = options.concurrency ?? 1;
+    const nakDelayMs = options.nakDelayMs ?? (() => DEFAULT_NAK_DELAY_MS);
+    if (!Number.isInteger(maxDeliver) || (maxDeliver < 1 && maxDeliver !== -1)) {
+      throw new VigilError(ErrorCodes.CONFIG_INVALID, `maxDeliver ${maxDeliver} is invalid`, {
+        hint: "give a positive integer, or -1 for unlimited redeliveries",
+      });
+    }
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new VigilError(ErrorCodes.CONFIG_INVALID, `concurrency ${concurrency} is invalid`, {
+        hint: "give a positive integer",
+      });
+    }
     const stream = STREAM_OF_KIND[kind];
     const config = {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(options.ackWaitMs ?? 30_000),
-      max_deliver: 20,
+      max_deliver: maxDeliver,
       ...(options.filter ? { filter_subject: options.filter } : {}),
     };
+    let existing: ConsumerInfo | undefined;
     try {
-      await this.jsm.consumers.info(stream, options.durable);
+      existing = await this.jsm.consumers.info(stream, options.durable);
     } catch {
       await this.jsm.consumers.add(stream, config);
+    }
+    if (existing && existing.config.max_deliver !== maxDeliver) {
+      await this.jsm.consumers.update(stream, options.durable, { max_deliver: maxDeliver });
     }
     const consumer = await this.js.consumers.get(stream, options.durable);
     const messages: ConsumerMessages = await consumer.consume({
       max_messages: options.batch ?? 64,
     });
-    const done = (async () => {
-      for await (const m of messages) {
-        const decoded = decodeMessage(kind, m.data, this.maxMessageBytes);
-        if (!decoded.ok) {
-          this.metrics.invalid.inc({ kind, reason: decoded.reason });
-          this.logger.limited(
-            "warn",
-            `invalid:${kind}:${decoded.reason}`,
-            "invalid message sent to the DLQ",
-            {
-              kind,
-              reason: decoded.reason,
-              detail: decoded.detail,
-              subject: m.subject,
-            },
-          );
-          await this.deadLetter(kind, m.subject, m.data, decoded.reason, decoded.detail);
-          m.term();
-          continue;
-        }
-        try {
-          await handler(decoded.value, {
+    const handle = async (m: JsMsg): Promise<void> => {
+      const decoded = decodeMessage(kind, m.data, this.maxMessageBytes);
+      if (!decoded.ok) {
+        this.metrics.invalid.inc({ kind, reason: decoded.reason });
+        this.logger.limited(
+          "warn",
+          `invalid:${kind}:${decoded.reason}`,
+          "invalid message sent to the DLQ",
+          {
+            kind,
+            reason: decoded.reason,
+            detail: decoded.detail,
             subject: m.subject,
-            streamSequence: m.info.streamSequence,
-            redelivered: m.info.redelivered,
-          });
-          this.metrics.consumed.inc({ kind });
-          m.ack();
-        } catch (e) {
-          this.logger.limited(
-            "error",
-            `handler:${kind}`,
-            "handling a message failed; it will be redelivered",
-            {
+          },
+        );
+        await this.deadLetter(kind, m.subject, m.data, decoded.reason, decoded.detail);
+        m.term();
+        return;
+      }
+      try {
+        await handler(decoded.value, {
+          subject: m.subject,
+          streamSequence: m.info.streamSequence,
+          redelivered: m.info.redelivered,
+          deliveryCount: m.info.deliveryCount,
+        });
+        this.metrics.consumed.inc({ kind });
+        m.ack();
+      } catch (e) {
+        this.logger.limited(
+          "error",
+          `handler:${kind}`,
+          "handling a message failed; it will be redelivered",
+          {
+            kind,
+            error: (e as Error).message,
+          },
+        );
+        m.nak(Math.max(0, nakDelayMs(m.info.deliveryCount)));
+      }
+    };
+    const done = (async () => {
+      const running = new Set<Promise<void>>();
+      for await (const m of messages) {
+        // At the limit, wait for a slot: with concurrency 1, messages are handled in order.
+        while (running.size >= concurrency) await Promise.race(running);
+        const p: Promise<void> = handle(m)
+          // Only ack/nak on a closing connection can land here; never an unhandled rejection.
+          .catch((e: unknown) =>
+            this.logger.limited("error", `settle:${kind}`, "could not ack or nak a message", {
               kind,
               error: (e as Error).message,
-            },
-          );
-          m.nak(1000);
-        }
+            }),
+          )
+          .finally(() => running.delete(p));
+        running.add(p);
       }
+      await Promise.all(running);
     })();
     return {
       stop: async () => {
@@ -353,6 +408,10 @@ export class NatsBus {
         await done;
       },
       done,
+      backlog: async () => {
+        const info = await this.jsm.consumers.info(stream, options.durable);
+        return info.num_pending + info.num_ack_pending;
+      },
     };
   }
 
