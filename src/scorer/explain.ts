@@ -43,6 +43,11 @@ const WEIGHTS: Record<NgramWeighting, (count: number) => number> = {
   distinct: (c) => (c > 0 ? 1 : 0),
 };
 
+/**
+ * The explanation of a window that passed its threshold: the `topFeatures` largest
+ * contributions (only those above 0), the novel items as given, the summary sentence and the
+ * severity. Pure: no I/O, and it does not throw for a window the model could score.
+ */
 export function explain(a: Anomaly, options: ExplainOptions = {}): Explained {
   const top = options.topFeatures ?? DEFAULT_TOP;
   const features =

@@ -269,6 +269,16 @@ describe("alert state - many instances and the sweep", () => {
     assert.equal(state.active()[0]?.explanation.novel.length, 1);
   });
 
+  test("alert state - defaults: the wall clock, 10 minutes to go stale", () => {
+    const state = new AlertState({ resolveAfterWindows: 1, resendIntervalMs: 3_600_000 });
+    const before = Date.now();
+    alertOf(seen(state, makeWindow(1), true), "fire");
+    assert.deepEqual(state.sweep(), [], "not stale yet");
+    const resolved = alertOf(seen(state, makeWindow(2), false), "resolve");
+    const endsAt = Date.parse(resolved.endsAt ?? "");
+    assert.ok(endsAt >= before && endsAt <= Date.now());
+  });
+
   test("alert state - bad options fail at construction with CONFIG_INVALID", () => {
     const bad: Partial<AlertStateOptions>[] = [
       { resolveAfterWindows: 0 },

@@ -241,6 +241,29 @@ describe("explain - next-syscall", () => {
     assert.ok(Math.abs((t?.observed ?? 0) - (featurize(tfidf, w)[at] ?? 0)) < 1e-6, "tfidf");
   });
 
+  test("explain - outside the vocabulary, tfidf scales by the buckets' idf; zero counts weigh 0", () => {
+    const tfidf = buildFeatureSpec(BASELINE, { topK: 32, hashBuckets: 8, scaling: "tfidf" });
+    const zero = {
+      ...w,
+      syscalls: { ...w.syscalls, ngrams: [...w.syscalls.ngrams, ["kill", "kill", "kill", 0]] },
+    };
+    const all = Float32Array.from(zero.syscalls.ngrams, (g) =>
+      g[0] === "kill" ? 99 : (SURPRISE[g.slice(0, 3).join(",")] ?? 0.01),
+    );
+    const e = explain(
+      anomaly(zero, { score: 2, ngramSurprise: all }, { ...ns("count"), featureSpec: tfidf }),
+    );
+    const first = e.explanation.features[0];
+    assert.equal(
+      first?.name,
+      "ngram:socket,connect,dup2",
+      "a zero-count n-gram contributes nothing",
+    );
+    const idf = tfidf.idf?.[tfidf.vocabulary.length] ?? Number.NaN;
+    assert.ok(Math.abs((first?.observed ?? 0) - (20 / w.syscalls.total) * idf) < 1e-9);
+    assert.ok(!e.explanation.features.some((f) => f.name === "ngram:kill,kill,kill"));
+  });
+
   test("explain - the weighting decides the order: distinct ignores counts, log damps them", () => {
     const flat = Float32Array.from(keys, (k) => (k === "setuid,execve,close" ? 1 : 0.9));
     const byCount = explain(anomaly(w, { score: 2, ngramSurprise: flat }, ns("count")));
