@@ -5,10 +5,11 @@
  *   no alert --anomalous--> fire --anomalous--> suppress, or resend once resendIntervalMs passed
  *                             \--normal x resolveAfterWindows, or a normal final window--> resolve
  *
- * An alert keeps its fingerprint and startsAt for the whole episode; each resend carries the
- * latest score, summary, explanation and window times. Severity only escalates within an
- * episode (a warning that turns critical is re-sent as critical; it never drops back), so a
- * reader never sees an episode look milder than the worst it did.
+ * An alert keeps its fingerprint, startsAt and severity for the whole episode; each resend
+ * carries the latest score, summary, explanation and window times. Severity stays as fired
+ * because Alertmanager identifies an alert by its labels, severity among them
+ * (alertmanager.ts): a resend with another severity would be a second Alertmanager alert, and
+ * the first would never be resolved by us.
  *
  * Only instances with an active alert have state. sweep() re-sends what is due and resolves
  * the alerts of instances not heard from for staleAfterMs (including an instance whose last,
@@ -55,8 +56,6 @@ interface Episode {
   lastSentAt: number;
   lastSeenAt: number;
 }
-
-const RANK: Record<VigilAlert["severity"], number> = { info: 0, warning: 1, critical: 2 };
 
 export class AlertState {
   private readonly episodes = new Map<string, Episode>();
@@ -169,15 +168,12 @@ export class AlertState {
   }
 }
 
-/** The alert of an episode after another anomalous window: latest facts, worst severity. */
+/** The alert of an episode after another anomalous window: the latest facts, same identity. */
 function update(alert: VigilAlert, input: AlertObservation): VigilAlert {
   const w = input.window;
   const explained = input.explained ?? explainScore(w, input.score, input.threshold);
-  const severity =
-    RANK[explained.severity] > RANK[alert.severity] ? explained.severity : alert.severity;
   return {
     ...alert,
-    severity,
     score: input.score,
     threshold: input.threshold,
     modelVersion: input.modelVersion,

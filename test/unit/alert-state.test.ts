@@ -119,17 +119,14 @@ describe("alert state - one instance", () => {
     assert.equal(seen(state, makeWindow(14), true).kind, "suppress", "interval restarts");
   });
 
-  test("alert state - severity escalates within an episode, never drops", () => {
+  test("alert state - severity stays as fired for the episode (it is an Alertmanager label)", () => {
     const { clock, state } = setup({ resendIntervalMs: 1 });
     assert.equal(alertOf(seen(state, makeWindow(1), true), "fire").severity, "warning");
     clock.t += 1;
-    const up = seen(state, makeWindow(2), true, { explained: explained("critical") });
-    assert.equal(alertOf(up, "resend").severity, "critical");
-    clock.t += 1;
-    const down = seen(state, makeWindow(3), true, { explained: explained("info", "calmer") });
-    const a = alertOf(down, "resend");
-    assert.equal(a.severity, "critical");
-    assert.equal(a.summary, "calmer", "but the latest facts");
+    const later = seen(state, makeWindow(2), true, { explained: explained("critical", "worse") });
+    const a = alertOf(later, "resend");
+    assert.equal(a.severity, "warning");
+    assert.equal(a.summary, "worse", "but the latest facts");
   });
 
   test("alert state - resolves after resolveAfterWindows normal windows in a row", () => {
