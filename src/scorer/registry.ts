@@ -159,11 +159,6 @@ export class ModelRegistry implements ModelRegistryView {
     return () => this.listeners.delete(listener);
   }
 
-  /** Re-reads the models directory now (what the poll and the watchers do, debounced). */
-  async reload(): Promise<void> {
-    await this.scan();
-  }
-
   private schedule(delay = this.o.debounceMs ?? 250): void {
     if (this.stopped) return;
     clearTimeout(this.debounceTimer);
