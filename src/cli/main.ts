@@ -9,15 +9,19 @@ import { evalCommand } from "./eval-command.js";
 import { execCommand } from "./exec-command.js";
 import { probeCommand } from "./probe-command.js";
 import { replayCommand } from "./replay-command.js";
+import { scorerCommand } from "./scorer-command.js";
 import { sensorCommand } from "./sensor-command.js";
+import { statusCommand } from "./status-command.js";
 import { tailCommand } from "./tail-command.js";
 import { trainCommand } from "./train-command.js";
 
 const USAGE = `usage: vigil <command> [options]
 
 commands:
-  run        run Vigil on this host: embedded NATS (unless --nats) and the sensor
+  run        run Vigil on this host: embedded NATS (unless --nats), the sensor and the scorer
   sensor     run the eBPF sensor; windows to NATS (--nats URL) or --output jsonl:FILE
+  scorer     score windows from NATS, send explained alerts to Alertmanager, serve /metrics
+  status     each agent type's state: learning x %, active model, broken, last alert
   exec       run a command as a tracked agent: vigil exec --agent-type T [--agent-id ID] -- cmd...
   probe      check what this kernel supports (needs root)
   capture    record an agent type's windows: vigil capture --agent-type T --out DIR [--duration 10m]
@@ -32,8 +36,13 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "run":
+      return sensorCommand(rest, true);
     case "sensor":
       return sensorCommand(rest);
+    case "scorer":
+      return scorerCommand(rest);
+    case "status":
+      return statusCommand(rest);
     case "exec":
       return execCommand(rest);
     case "probe":

@@ -1,10 +1,14 @@
-/** `vigil sensor` / `vigil run`: the sensor until SIGINT or SIGTERM. */
+/**
+ * `vigil sensor` / `vigil run`: the sensor until SIGINT or SIGTERM. `run` also runs the scorer
+ * in the same process (models, alerts, /metrics): the one-host setup.
+ */
 import { parseArgs } from "node:util";
 import { Registry } from "prom-client";
 import { EventPublisher, WindowPublisher } from "../bus/window-publisher.js";
 import { type ConfigInput, loadConfig } from "../config/index.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 import { type RunningBus, type RunningSensor, startBus, startSensor } from "../main.js";
+import { type RunningScorer, startScorer } from "../scorer/service.js";
 import { JsonlSink } from "../sensor/jsonl-sink.js";
 import type { EventSink, WindowSink } from "../sensor/sensor.js";
 import { createLogger } from "../telemetry/logger.js";
@@ -12,6 +16,7 @@ import { createSensorMetrics } from "../telemetry/metrics.js";
 import { NATS_FLAGS, NATS_FLAGS_HELP, natsConfigFromFlags } from "./nats-flags.js";
 
 const HELP = `usage: vigil sensor [options]
+       vigil run [options]      (the sensor, embedded NATS and the scorer on this host)
 
   --config FILE           JSON config file (default: $VIGIL_CONFIG, else /etc/vigil/config.json if present)
   --output SPEC           where windows go: nats (default), jsonl:- (stdout) or jsonl:/path/file.jsonl
@@ -22,10 +27,14 @@ ${NATS_FLAGS_HELP}
   --control-socket PATH   where 'vigil exec' finds the sensor (default /run/vigil/sensor.sock)
   --host NAME             host name written into records (default: this machine's)
   --log-level LEVEL       debug | info | warn | error (default info)
+run only:
+  --models DIR            model directories <DIR>/<agent-type>/<version>/ (default: models/ of this checkout)
+  --alertmanager URL,...  Alertmanager(s) to send alerts to (default: none; alerts stay on NATS)
+  --listen HOST:PORT      /metrics, /healthz, /readyz, /status (default 127.0.0.1:9464)
 
 Every option can also be set in the config file or as VIGIL_* (see README).`;
 
-export async function sensorCommand(argv: string[]): Promise<number> {
+export async function sensorCommand(argv: string[], withScorer = false): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -37,6 +46,9 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       "control-socket": { type: "string" },
       host: { type: "string" },
       "log-level": { type: "string" },
+      models: { type: "string" },
+      alertmanager: { type: "string" },
+      listen: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -63,7 +75,21 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       ngram: num(values.ngram, "--ngram"),
       controlSocket: values["control-socket"],
     },
+    scorer: {
+      modelsDir: values.models,
+      alertmanager: values.alertmanager === undefined ? undefined : { urls: values.alertmanager },
+      http: values.listen === undefined ? undefined : { listen: values.listen },
+    },
   } as ConfigInput;
+  if (!withScorer && (values.models || values.alertmanager || values.listen)) {
+    throw new VigilError(
+      ErrorCodes.USAGE,
+      "--models, --alertmanager and --listen are options of 'vigil run'",
+      {
+        hint: "use 'vigil run', or run 'vigil scorer' next to this sensor",
+      },
+    );
+  }
   const config = loadConfig({
     ...(values.config ? { file: values.config } : {}),
     env: process.env,
@@ -95,15 +121,35 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   } else {
     sink = await JsonlSink.open(config.output);
   }
+  let scorer: RunningScorer | undefined;
+  if (withScorer) {
+    if (!bus) {
+      throw new VigilError(
+        ErrorCodes.USAGE,
+        "vigil run needs output nats: the scorer reads windows from the bus",
+        {
+          hint: "drop --output (or set it to nats); use 'vigil sensor --output jsonl:...' for files",
+        },
+      );
+    }
+    try {
+      scorer = await startScorer(config, logger, registry, bus.bus);
+    } catch (e) {
+      await bus.stop();
+      throw e;
+    }
+  }
   let running: RunningSensor;
   try {
     running = await startSensor(config, logger, sink, sensorMetrics, events);
   } catch (e) {
+    await scorer?.stop();
     await bus?.stop();
     throw e;
   }
   const stopAll = async () => {
     await running.stop(); // flushes the sink: buffered windows reach NATS first
+    await scorer?.stop();
     await bus?.stop();
   };
   return new Promise<number>((resolve) => {
@@ -111,7 +157,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     const stop = (code: number) => {
       if (stopping) return;
       stopping = true;
-      logger.info("stopping sensor");
+      logger.info(withScorer ? "stopping" : "stopping sensor");
       stopAll().then(
         () => resolve(code),
         (e: unknown) => {

@@ -23,7 +23,7 @@ export interface WindowScore {
  * How a window's n-gram surprises are averaged (the graph's `count` input is the weight):
  * by occurrences, by log(1 + occurrences), or each distinct n-gram once (NGRAM_WEIGHTINGS).
  */
-const WEIGHTS: Record<NgramWeighting, (count: number) => number> = {
+export const NGRAM_WEIGHTS: Record<NgramWeighting, (count: number) => number> = {
   count: (c) => c,
   log: (c) => Math.log1p(c),
   distinct: (c) => (c > 0 ? 1 : 0),
@@ -101,7 +101,7 @@ export class WindowModel {
     const ns = this.manifest.nextSyscall;
     if (ns !== undefined) {
       for (const w of windows) {
-        const weigh = WEIGHTS[ns.weighting];
+        const weigh = NGRAM_WEIGHTS[ns.weighting];
         const rows = windowRows(w, this.vocabulary, ns.context).map((r) => ({
           ...r,
           count: weigh(r.count),

@@ -17,7 +17,7 @@
 import type { VigilAlert, WindowRecord } from "../contracts/index.js";
 import type { FeatureSpec } from "../features/index.js";
 import { featurize, ngramKey } from "../features/index.js";
-import type { NgramWeighting } from "../model/manifest.js";
+import { NGRAM_WEIGHTS } from "../model/window-model.js";
 import type { Anomaly, Explained } from "./types.js";
 
 export interface ExplainOptions {
@@ -35,13 +35,6 @@ const CRITICAL_RATIO = 5;
 const WARNING_RATIO = 1.5;
 /** featurize's per-mille scale for "log" n-gram features. */
 const LOG_SCALE = 1000;
-
-/** As window-model.ts weighs n-gram counts when it averages surprises. */
-const WEIGHTS: Record<NgramWeighting, (count: number) => number> = {
-  count: (c) => c,
-  log: (c) => Math.log1p(c),
-  distinct: (c) => (c > 0 ? 1 : 0),
-};
 
 /**
  * The explanation of a window that passed its threshold: the `topFeatures` largest
@@ -118,7 +111,7 @@ function ngramFeatures(a: Anomaly, top: number): Feature[] {
   const ns = a.manifest.nextSyscall;
   if (surprise === undefined || ns === undefined || top <= 0) return [];
   const { ngrams, n } = a.window.syscalls;
-  const weigh = WEIGHTS[ns.weighting];
+  const weigh = NGRAM_WEIGHTS[ns.weighting];
   const weighted = Float64Array.from(ngrams, (g, i) => weigh(g[n] as number) * (surprise[i] ?? 0));
   const total = sum(weighted);
   const spec = a.manifest.featureSpec;
