@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -20,8 +21,27 @@ import { waitFor } from "../helpers/sensor-harness.js";
 const TSX = import.meta.resolve("tsx");
 const CLI = join(REPO, "src/cli/main.ts");
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForAsync(pred: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const end = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 test(
-  "vigil run - an agent's windows and events reach the bus; SIGINT stops everything",
+  "vigil run - an agent's windows and events reach the bus, the scorer learns it; SIGINT stops everything",
   rootOnly(),
   async () => {
     const root = mkdtempSync(join(tmpdir(), "vigil-run-"));
@@ -36,6 +56,8 @@ test(
       VIGIL_SENSOR_CONTROL_SOCKET: socket,
       VIGIL_SENSOR_WINDOW_SECONDS: "1",
       VIGIL_HOST: "e2e-host",
+      VIGIL_SCORER_MODELS_DIR: join(root, "models"),
+      VIGIL_SCORER_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
     };
     let stderr = "";
     const run: ChildProcess = spawn(process.execPath, ["--import", TSX, CLI, "run"], {
@@ -103,6 +125,31 @@ test(
         "the end event",
       );
       await Promise.all([cw.stop(), ce.stop()]);
+
+      // The scorer runs in the same process: coding-agent has no model, so it is learning.
+      const listen = env.VIGIL_SCORER_HTTP_LISTEN;
+      const ready = await fetch(`http://${listen}/readyz`);
+      assert.equal(ready.status, 200, await ready.text());
+      let status: {
+        agentTypes: Record<string, { learning?: { state: string; windows: number } }>;
+      } = {
+        agentTypes: {},
+      };
+      await waitForAsync(
+        async () => {
+          status = (await (await fetch(`http://${listen}/status`)).json()) as typeof status;
+          return (status.agentTypes["coding-agent"]?.learning?.windows ?? 0) > 0;
+        },
+        10_000,
+        "the scorer learning coding-agent",
+      );
+      assert.equal(status.agentTypes["coding-agent"]?.learning?.state, "learning");
+      const metrics = await (await fetch(`http://${listen}/metrics`)).text();
+      assert.match(metrics, /vigil_sensor_windows_total\{agent_type="coding-agent"\} [1-9]/);
+      assert.match(
+        metrics,
+        /vigil_scorer_windows_skipped_total\{agent_type="coding-agent",reason="learning"\} [1-9]/,
+      );
 
       const mine = windows.filter((w) => w.agentId === "e2e");
       assert.ok(mine.every((w) => w.host === "e2e-host" && w.agentType === "coding-agent"));
