@@ -18,7 +18,7 @@ pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev make gcc pkg-config nats-serve
 if command -v bpftool >/dev/null; then :; elif apt-cache show bpftool >/dev/null 2>&1; then pkgs+=(bpftool); else pkgs+=(linux-tools-common "linux-tools-$(uname -r)"); fi
 case "$profile" in
   bench) pkgs+=(auditd) ;;
-  test) pkgs+=(openssl) ;; # the TLS test makes its own certificates
+  test) pkgs+=(openssl prometheus) ;; # openssl: the TLS test makes certificates; prometheus: promtool checks deploy/ rules
   run) ;;
   *) die "unknown profile '$profile'" "use one of: run, test, bench" ;;
 esac
