@@ -10,8 +10,10 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { EmbeddedNats } from "../../src/bus/embedded-nats.js";
+import { formatStatus, type StatusDocument, statusCommand } from "../../src/cli/status-command.js";
 import { type Config, loadConfig } from "../../src/config/index.js";
 import { encodeMessage, type WindowRecord, windowsSubject } from "../../src/contracts/index.js";
+import { ErrorCodes, isVigilError } from "../../src/errors.js";
 import { type RunningBus, startBus } from "../../src/main.js";
 import { type RunningScorer, startScorer } from "../../src/scorer/service.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
@@ -199,6 +201,19 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
     await until(
       async () => (await amAlert("r-evil")) !== undefined,
       "an alert from the learned model",
+    );
+  });
+
+  test("vigil status: each type's state in a table; no scorer gives a clear error", async () => {
+    const doc = JSON.parse((await http("/status")).text) as StatusDocument;
+    const text = formatStatus(doc);
+    assert.match(text, /^host scorer-1: ready/);
+    assert.match(text, /coding-agent\s+detecting\s+2026-11-26T0000Z \(autoencoder\)/);
+    assert.match(text, /critical: coding-agent evil-\d/);
+    await assert.rejects(
+      statusCommand(["--scorer", "127.0.0.1:1"]),
+      (e) =>
+        isVigilError(e, ErrorCodes.USAGE) && /no scorer answers on 127\.0\.0\.1:1/.test(e.message),
     );
   });
 
