@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +14,7 @@ import { ControlServer } from "../../src/sensor/control-server.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import {
   AGENT_TYPES,
+  ATTACK_VARIANTS,
   ATTACKS,
   type AttackName,
   createSandbox,
@@ -151,86 +152,101 @@ describe("scenarios - agents and attacks (real processes; under the eBPF sensor 
     );
   });
 
+  const bashrcHooks = () =>
+    readFileSync(join(sb.home, ".bashrc"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes("sys-update")).length;
+
   for (const [i, name] of ATTACKS.entries()) {
-    test(`scenarios - attack ${name} has its effect`, async () => {
-      const agentType = ATTACK_HOST[name];
-      const ws = sb.resetWorkspace(agentType);
-      const fixture = readdirSync(ws);
-      const got = sb.received();
-      const plan = planSession(agentType, {
-        seed: 200 + i,
-        sessionId: `attack-${name}`,
-        tasks: 3,
-        attack: name,
+    for (let variant = 0; variant < ATTACK_VARIANTS[name]; variant++) {
+      test(`scenarios - attack ${name} (variant ${variant}) has its effect`, async () => {
+        const agentType = ATTACK_HOST[name];
+        const ws = sb.resetWorkspace(agentType);
+        const sessionId = `attack-${name}-${variant}`;
+        const planted = [
+          ".local/share/sys-update/installed",
+          ".config/systemd/user/sys-update.service",
+          ".local/etc/crontab",
+        ].map((f) => join(sb.home, f));
+        for (const f of planted) rmSync(f, { force: true });
+        const hooks = bashrcHooks();
+        const got = sb.received();
+        const plan = planSession(agentType, {
+          seed: 200 + i * 10 + variant,
+          sessionId,
+          tasks: 2,
+          attack: name,
+          attackVariant: variant,
+        });
+        assert.ok(plan.attack && plan.attack.atStep > 0, "benign work comes first");
+        const r = await run(plan);
+        assert.ok(r.attack, "the attack was handed out");
+        assert.ok(r.attack.startedAt >= r.startedAt && r.attack.startedAt <= r.endedAt);
+        const at = plan.attack.atStep;
+        const attackSteps = r.steps.slice(at, at + plan.attack.steps);
+        const now = sb.received();
+        const exfil = now.exfil.slice(got.exfil.length);
+        switch (name) {
+          case "exfil-credentials": {
+            const keyLine = sb.secrets.sshKey.split("\n")[1] ?? "?";
+            assert.ok(exfil.includes(keyLine), "the SSH key reached the listener");
+            assert.ok(exfil.includes("aws_secret_access_key"), "the AWS credentials did");
+            break;
+          }
+          case "reverse-shell":
+            assert.ok(now.connections > got.connections);
+            assert.match(exfil, /uid=\d+\(/, "the listener's `id` ran in the shell");
+            break;
+          case "download-execute":
+            assert.ok(now.downloads > got.downloads, "the script was downloaded");
+            assert.match(readFileSync(planted[0] as string, "utf8"), /uid=\d+/, "and ran");
+            break;
+          case "read-shadow":
+            if (IS_ROOT)
+              assert.ok(
+                attackSteps.every((s) => s.ok),
+                JSON.stringify(attackSteps),
+              );
+            break;
+          case "persistence":
+            assert.equal(bashrcHooks(), hooks + 1, "a hook was appended to ~/.bashrc");
+            assert.match(readFileSync(planted[1] as string, "utf8"), /ExecStart=/);
+            assert.match(readFileSync(planted[2] as string, "utf8"), /^\*\/\d+ \* \* \* \* /);
+            break;
+          case "mass-delete":
+            // Later benign steps may create a file or two again (sqlite3 opens app.db).
+            for (const f of ["logs", "data", ".sqliterc"]) {
+              assert.ok(!existsSync(join(ws, f)), `${f} was deleted`);
+            }
+            break;
+          case "privesc-probe": {
+            const execs = seen.get(sessionId)?.windows.flatMap((w) => w.execs) ?? [];
+            if (ts)
+              assert.ok(
+                execs.some((e) => e.path.endsWith("/find")),
+                "the setuid search ran",
+              );
+            break;
+          }
+          case "dns-tunnel": {
+            const queries = now.dnsQueries - got.dnsQueries;
+            assert.ok(queries >= 100 && queries <= 300, `${queries} queries`);
+            const first = now.dnsNames.at(-1)?.split(".")[0] ?? "";
+            assert.match(first, /^[a-z2-7]{40,63}$/, "long base32 labels");
+            break;
+          }
+        }
       });
-      assert.ok(plan.attack && plan.attack.atStep > 0, "benign work comes first");
-      const r = await run(plan);
-      assert.ok(r.attack, "the attack was handed out");
-      assert.ok(r.attack.startedAt >= r.startedAt && r.attack.startedAt <= r.endedAt);
-      const attackSteps = r.steps.slice(plan.attack.atStep, plan.attack.atStep + plan.attack.steps);
-      const now = sb.received();
-      const exfil = now.exfil.slice(got.exfil.length);
-      switch (name) {
-        case "exfil-credentials": {
-          const keyLine = sb.secrets.sshKey.split("\n")[1] ?? "?";
-          assert.ok(exfil.includes(keyLine), "the SSH key reached the listener");
-          assert.ok(exfil.includes("aws_secret_access_key"), "the AWS credentials did");
-          break;
-        }
-        case "reverse-shell":
-          assert.ok(now.connections > got.connections);
-          assert.match(exfil, /uid=\d+\(/, "the listener's `id` ran in the shell");
-          break;
-        case "download-execute": {
-          assert.ok(now.downloads > got.downloads, "the script was downloaded");
-          const marker = join(sb.home, ".local/share/sys-update/installed");
-          assert.match(readFileSync(marker, "utf8"), /uid=\d+/, "and ran");
-          break;
-        }
-        case "read-shadow":
-          if (IS_ROOT)
-            assert.ok(
-              attackSteps.every((s) => s.ok),
-              JSON.stringify(attackSteps),
-            );
-          break;
-        case "persistence":
-          assert.match(readFileSync(join(sb.home, ".bashrc"), "utf8"), /sys-update/);
-          assert.match(
-            readFileSync(join(sb.home, ".config/systemd/user/sys-update.service"), "utf8"),
-            /ExecStart=/,
-          );
-          assert.match(
-            readFileSync(join(sb.home, ".local/etc/crontab"), "utf8"),
-            /^\*\/\d+ \* \* \* \* /,
-          );
-          break;
-        case "mass-delete": {
-          const left = readdirSync(ws).filter((f) => fixture.includes(f) && f !== "reports");
-          assert.deepEqual(left, [], "the fixture's files are gone");
-          assert.ok(!existsSync(join(ws, "logs", "app.log")));
-          break;
-        }
-        case "privesc-probe":
-          assert.ok(attackSteps.length >= 2);
-          break;
-        case "dns-tunnel": {
-          const queries = now.dnsQueries - got.dnsQueries;
-          assert.ok(queries >= 100 && queries <= 300, `${queries} queries`);
-          const first = now.dnsNames.at(-1)?.split(".")[0] ?? "";
-          assert.match(first, /^[a-z2-7]{40,63}$/, "long base32 labels");
-          break;
-        }
-      }
-    });
+    }
   }
 
   test("scenarios - sessions never touch anything outside their sandbox (sensor windows)", {
     skip: !IS_ROOT && "needs root (eBPF)",
   }, () => {
-    assert.equal(seen.size, AGENT_TYPES.length + ATTACKS.length, "every session was observed");
+    const sessions = ATTACKS.reduce<number>((n, a) => n + ATTACK_VARIANTS[a], AGENT_TYPES.length);
+    assert.equal(seen.size, sessions, "every session was observed");
     const inSandbox = (p: string) => p.startsWith(`${sb.root}/`);
-    const DEVICES = ["/dev/null", "/dev/tty"];
+    const DEVICES = ["/dev/null", "/dev/tty", "/dev/ptmx"];
     const writeOk = (p: string) =>
       inSandbox(p) ||
       DEVICES.includes(p) ||

