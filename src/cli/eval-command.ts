@@ -29,6 +29,7 @@ const FAMILIES: Record<string, () => Promise<TraceFamily>> = {
 };
 
 const HELP = `usage: vigil eval adfa-ld --path DIR [options]
+       vigil eval scenarios [--quick] [--json]   (see vigil eval scenarios --help)
 
 Fits each model family on ADFA-LD's normal training traces only, scores the validation
 (normal) and attack traces, and reports ROC AUC and the false-alarm rate at 90 % detection.
@@ -43,6 +44,10 @@ Fits each model family on ADFA-LD's normal training traces only, scores the vali
                     (a seeded subset, for quick runs; not comparable with published numbers)`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
+  if (argv[0] === "scenarios") {
+    const { evalScenariosCommand } = await import("./eval-scenarios-command.js");
+    return evalScenariosCommand(argv.slice(1));
+  }
   const { values, positionals } = (() => {
     try {
       return parseArgs({
@@ -71,9 +76,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const [dataset, ...extra] = positionals;
   if (dataset !== "adfa-ld" || extra.length > 0) {
-    throw new VigilError(ErrorCodes.USAGE, `vigil eval needs one dataset name: adfa-ld`, {
-      hint: "vigil eval adfa-ld --path /data/ADFA-LD",
-    });
+    throw new VigilError(
+      ErrorCodes.USAGE,
+      `vigil eval needs one dataset name: adfa-ld or scenarios`,
+      {
+        hint: "vigil eval adfa-ld --path /data/ADFA-LD, or vigil eval scenarios --quick",
+      },
+    );
   }
   if (values.path === undefined) {
     throw new VigilError(ErrorCodes.USAGE, "vigil eval adfa-ld needs --path", {

@@ -5,6 +5,7 @@
  */
 import { isVigilError } from "../errors.js";
 import { captureCommand } from "./capture-command.js";
+import { demoCommand } from "./demo-command.js";
 import { evalCommand } from "./eval-command.js";
 import { execCommand } from "./exec-command.js";
 import { probeCommand } from "./probe-command.js";
@@ -28,7 +29,8 @@ commands:
   replay     publish a capture's windows again: vigil replay DIR [--speed N]
   tail       print live windows (or events, alerts, dead letters) from the bus
   train      train an agent type's model: vigil train --agent-type T --data DIR [DIR...]
-  eval       measure model families on a benchmark: vigil eval adfa-ld --path DIR [--json]
+  eval       measure detection: vigil eval adfa-ld --path DIR | vigil eval scenarios [--quick]
+  demo       learn an agent, attack it, and see the alert Alertmanager gets (needs root)
 
 Run 'vigil <command> --help' for a command's options.`;
 
@@ -57,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       return trainCommand(rest);
     case "eval":
       return evalCommand(rest);
+    case "demo":
+      return demoCommand(rest);
     case undefined:
     case "-h":
     case "--help":
