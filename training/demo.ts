@@ -31,8 +31,19 @@ export async function runDemo(o: DemoOptions): Promise<GettableAlert | undefined
   const dir = mkdtempSync(join(tmpdir(), "vigil-demo-"));
   const say = o.say;
   say("1/4 starting Vigil: the eBPF sensor, NATS, the scorer and a local Alertmanager ...");
-  const pipeline = await VigilPipeline.start({ dir, windowSeconds: o.windowSeconds });
   const sandbox = await createSandbox({ seed: o.seed });
+  let pipeline: VigilPipeline;
+  try {
+    pipeline = await VigilPipeline.start({
+      dir,
+      windowSeconds: o.windowSeconds,
+      homes: [sandbox.home],
+      workspaces: [sandbox.workspace(o.agentType)],
+    });
+  } catch (e) {
+    await sandbox.close();
+    throw e;
+  }
   try {
     const session = (id: string, seed: number, attack?: AttackName) =>
       runSession(

@@ -5,7 +5,7 @@
  * every alert with the time it arrived. Needs root (the sensor), like `vigil run`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,12 @@ export interface PipelineOptions {
   windowSeconds: number;
   /** Normal windows in a row that resolve an alert (default 3). */
   resolveAfterWindows?: number;
+  /**
+   * Where the agents live: their HOME is masked as ~ and classified as a home, their
+   * workspaces as workspaces, as the sensor does for real users' homes and projects.
+   */
+  homes?: readonly string[];
+  workspaces?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -92,8 +98,19 @@ export class VigilPipeline {
     mkdirSync(modelsDir, { recursive: true });
     const am = await startAlertmanager();
     const listen = `127.0.0.1:${await freePort()}`;
+    const configFile = join(o.dir, "config.json");
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        sensor: {
+          privacy: { homes: ["/root", ...(o.homes ?? [])] },
+          workspaces: [...(o.workspaces ?? [])],
+        },
+      }),
+    );
     const env = {
       ...process.env,
+      VIGIL_CONFIG: configFile,
       VIGIL_DATA_DIR: dataDir,
       VIGIL_SENSOR_CONTROL_SOCKET: socket,
       VIGIL_SENSOR_WINDOW_SECONDS: String(o.windowSeconds),

@@ -294,7 +294,7 @@ export async function trainModel(
       const t0 = performance.now();
       const trained =
         family === "autoencoder"
-          ? [await autoencoderCandidate(draft, z, fit.length, o, backend, log)]
+          ? await autoencoderCandidates(draft, z, fit.length, o, backend, log)
           : await nextSyscallCandidates(draft, fit, o, backend, log);
       const trainSeconds = (performance.now() - t0) / 1000;
       for (const c of trained) {
@@ -356,11 +356,11 @@ type Family = (typeof FAMILIES)[number];
 /** The manifest's fields that do not depend on the family. */
 type Draft = Omit<
   ModelManifest,
-  "family" | "model" | "nextSyscall" | "threshold" | "scoreStats" | "selection"
+  "family" | "model" | "nextSyscall" | "autoencoder" | "threshold" | "scoreStats" | "selection"
 >;
 
 interface Candidate {
-  /** "autoencoder" or "next-syscall/<weighting>". */
+  /** "autoencoder/mean", "autoencoder/top<k>" or "next-syscall/<weighting>". */
   name: string;
   /** Complete but for threshold, scoreStats and selection. */
   manifest: ModelManifest;
@@ -376,7 +376,7 @@ async function candidate(
   draft: Draft,
   family: Family,
   onnx: Uint8Array,
-  extra: Pick<ModelManifest, "nextSyscall">,
+  extra: Pick<ModelManifest, "nextSyscall" | "autoencoder">,
 ): Promise<Candidate> {
   const manifest: ModelManifest = {
     ...draft,
@@ -389,7 +389,9 @@ async function candidate(
   };
   const model = await WindowModel.load(manifest, onnx);
   return {
-    name: extra.nextSyscall ? `${family}/${extra.nextSyscall.weighting}` : family,
+    name: extra.nextSyscall
+      ? `${family}/${extra.nextSyscall.weighting}`
+      : `${family}/${extra.autoencoder?.scoreTopK ? `top${extra.autoencoder.scoreTopK}` : "mean"}`,
     manifest,
     onnx,
     model,
@@ -398,14 +400,17 @@ async function candidate(
   };
 }
 
-async function autoencoderCandidate(
+/** How many of the largest feature errors an autoencoder candidate's score averages (0: all). */
+export const AUTOENCODER_TOP_K = [0, 16, 4] as const;
+
+async function autoencoderCandidates(
   draft: Draft,
   z: Float32Array,
   rows: number,
   o: typeof DEFAULTS & TrainOptions,
   backend: string,
   log: (line: string) => void,
-): Promise<Candidate> {
+): Promise<Candidate[]> {
   const width = draft.inputSize;
   log(`autoencoder ${[width, ...o.hidden, width].join("-")} on ${backend}, seed ${o.seed}`);
   const model = fitAutoencoder(z, rows, width, {
@@ -416,17 +421,31 @@ async function autoencoderCandidate(
     batchSize: o.batchSize,
     ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
   });
-  const params = autoencoderParams(
-    model,
-    Float32Array.from(draft.featureStats.mean),
-    Float32Array.from(draft.featureStats.std),
-  );
-  model.dispose();
-  const onnx = exportOnnx(params, {
-    producerVersion: draft.vigilVersion,
-    docString: `vigil autoencoder for ${draft.agentType}`,
-  });
-  return candidate(draft, "autoencoder", onnx, {});
+  // One trained network; the candidates differ only in how the score averages feature errors.
+  const out: Candidate[] = [];
+  try {
+    for (const k of AUTOENCODER_TOP_K) {
+      const scoreTopK = Math.min(k, width);
+      const params = autoencoderParams(
+        model,
+        Float32Array.from(draft.featureStats.mean),
+        Float32Array.from(draft.featureStats.std),
+        scoreTopK >= width ? 0 : scoreTopK,
+      );
+      const onnx = exportOnnx(params, {
+        producerVersion: draft.vigilVersion,
+        docString: `vigil autoencoder for ${draft.agentType}`,
+      });
+      out.push(
+        await candidate(draft, "autoencoder", onnx, {
+          autoencoder: { scoreTopK: params.scoreTopK ?? 0 },
+        }),
+      );
+    }
+  } finally {
+    model.dispose();
+  }
+  return out;
 }
 
 /** Syscall names of the baseline's n-grams, most frequent first (ties by name). */

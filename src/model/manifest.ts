@@ -55,7 +55,7 @@ export const selectionSchema = z.object({
   method: z.enum(["measured", "forced"]),
   /** What the candidates were compared on, in words. */
   protocol: z.string(),
-  /** The candidate kept: "autoencoder" or "next-syscall/<weighting>". */
+  /** The candidate kept: "autoencoder/mean", "autoencoder/top<k>" or "next-syscall/<weighting>". */
   chosen: z.string(),
   candidates: z.record(candidateSchema),
 });
@@ -97,6 +97,8 @@ export const modelManifestSchema = z
         weighting: z.enum(NGRAM_WEIGHTINGS),
       })
       .optional(),
+    /** autoencoder only: the score averages the scoreTopK largest feature errors (0: all). */
+    autoencoder: z.object({ scoreTopK: z.number().int().nonnegative() }).optional(),
     /** How the family was chosen: each candidate's result on the same held-out windows. */
     selection: selectionSchema,
     libraries: z.object({

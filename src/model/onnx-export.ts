@@ -35,6 +35,8 @@ export const MetadataKeys = {
   vocabSize: "vigil.vocab_size",
   context: "vigil.context",
   embeddingDim: "vigil.embedding_dim",
+  /** Autoencoder: the score averages this many largest feature errors (0: all). */
+  scoreTopK: "vigil.score_topk",
 } as const;
 
 /** One n-gram of a window for the next-syscall family: `count` occurrences of context -> next. */
@@ -104,12 +106,30 @@ function autoencoderGraph(g: GraphBuilder, p: AutoencoderParams): Record<string,
   const r = denseStack(g, z, p.layers);
   const diff = g.node("error/sub", "Sub", [r, z]);
   g.node("error/square", "Mul", [diff, diff], {}, "feature_error");
-  g.node("score/mean", "ReduceMean", ["feature_error"], { axes: [1], keepdims: 0 }, "score");
+  const k = p.scoreTopK ?? 0;
+  if (!Number.isInteger(k) || k < 0 || k > p.inputSize) {
+    throw exportError(`scoreTopK ${k} is not an integer in 0..${p.inputSize}`);
+  }
+  if (k > 0 && k < p.inputSize) {
+    const kInit = g.int64Init("score/k", [k]);
+    g.nodes.push({
+      name: "score/topk",
+      opType: "TopK",
+      domain: "",
+      input: ["feature_error", kInit],
+      output: ["score/topk_values", "score/topk_indices"],
+      attribute: [{ name: "axis", type: O.AttributeProto.AttributeType.INT, i: 1 }],
+    });
+    g.node("score/mean", "ReduceMean", ["score/topk_values"], { axes: [1], keepdims: 0 }, "score");
+  } else {
+    g.node("score/mean", "ReduceMean", ["feature_error"], { axes: [1], keepdims: 0 }, "score");
+  }
   g.output("score", O.TensorProto.DataType.FLOAT, [n]);
   g.output("feature_error", O.TensorProto.DataType.FLOAT, [n, p.inputSize]);
   return {
     [MetadataKeys.family]: p.family,
     [MetadataKeys.featureCount]: String(p.inputSize),
+    [MetadataKeys.scoreTopK]: String(k),
   };
 }
 

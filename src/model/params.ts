@@ -16,12 +16,16 @@ export interface DenseLayer {
 
 /**
  * Autoencoder over a window's feature vector. z = (x - mean) / std (std of 0 is taken as 1);
- * r = layers applied in order to z; per-feature error e = (r - z)^2; score = mean(e).
- * The exported graph has outputs `score` [N] and `feature_error` [N, inputSize].
+ * r = layers applied in order to z; per-feature error e = (r - z)^2; score = mean(e), or with
+ * `scoreTopK` = k (1 <= k < inputSize) the mean of the k largest errors, so that a few features
+ * far from the baseline (a new program, a secret file) are not diluted by hundreds of ordinary
+ * ones. The exported graph has outputs `score` [N] and `feature_error` [N, inputSize].
  */
 export interface AutoencoderParams {
   family: "autoencoder";
   inputSize: number;
+  /** 0 or absent: mean of every feature's error; k: mean of the k largest. */
+  scoreTopK?: number;
   mean: Float32Array;
   std: Float32Array;
   layers: DenseLayer[];

@@ -38,6 +38,7 @@ export function autoencoderParams(
   model: tf.LayersModel,
   mean: Float32Array,
   std: Float32Array,
+  scoreTopK = 0,
 ): AutoencoderParams {
   const layers = model.layers.filter((l) => l.getClassName() !== "InputLayer").map(denseParams);
   const inputSize = layers[0]?.inputSize ?? 0;
@@ -50,6 +51,7 @@ export function autoencoderParams(
     mean: Float32Array.from(mean),
     std: Float32Array.from(std),
     layers,
+    ...(scoreTopK > 0 ? { scoreTopK } : {}),
   };
 }
 
@@ -58,6 +60,7 @@ export interface AutoencoderModel {
   model: tf.LayersModel;
   mean: Float32Array;
   std: Float32Array;
+  scoreTopK?: number;
 }
 
 /**
@@ -82,7 +85,8 @@ export function autoencoderScoreTf(
     const r =
       "model" in source ? (source.model.predict(z) as tf.Tensor) : applyDense(z, source.layers);
     const e = tf.squaredDifference(r, z);
-    return [e.mean(1), e];
+    const k = source.scoreTopK ?? 0;
+    return [k > 0 && k < width ? tf.topk(e, k).values.mean(1) : e.mean(1), e];
   });
   const scores = Float32Array.from(score.dataSync());
   const flat = error.dataSync();

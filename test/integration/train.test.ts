@@ -120,7 +120,9 @@ describe("trainModel", () => {
     assert.match(selection.protocol, /perturbation/);
     const names = Object.keys(selection.candidates);
     assert.deepEqual(names, [
-      "autoencoder",
+      "autoencoder/mean",
+      "autoencoder/top16",
+      "autoencoder/top4",
       "next-syscall/count",
       "next-syscall/log",
       "next-syscall/distinct",
@@ -133,6 +135,7 @@ describe("trainModel", () => {
     assert.equal(selection.candidates[selection.chosen]?.auc, best);
     assert.equal(family, selection.chosen.split("/")[0]);
     assert.equal(first.manifest.nextSyscall !== undefined, family === "next-syscall");
+    assert.equal(first.manifest.autoencoder !== undefined, family === "autoencoder");
     assert.ok(
       logs.some((l) => /^chosen: /.test(l)),
       logs.join("\n"),

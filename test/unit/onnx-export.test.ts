@@ -115,6 +115,33 @@ describe("onnx export - autoencoder", () => {
     assert.ok((onnxOut.score[8] ?? 0) > 10 * Math.max(...onnxOut.score.slice(0, 8)));
   });
 
+  it("autoencoder, top-k score - ONNX Runtime equals tfjs, and is the mean of the k largest errors", async () => {
+    const k = 3;
+    const topParams = autoencoderParams(model, mean, std, k);
+    const top = await OnnxModelRunner.open(exportOnnx(topParams, META), {
+      family: "autoencoder",
+      inputSize,
+    });
+    try {
+      const onnxOut = await top.scoreAutoencoder(fixture);
+      const tfOut = autoencoderScoreTf({ model, mean, std, scoreTopK: k }, fixture);
+      measured["autoencoder top-3 score"] = maxDiff(tfOut.score, onnxOut.score);
+      assert.ok(measured["autoencoder top-3 score"] <= TOL);
+      fixture.forEach((_, i) => {
+        const errors = Array.from(
+          onnxOut.featureError.subarray(i * inputSize, (i + 1) * inputSize),
+        );
+        const largest = errors.sort((a, b) => b - a).slice(0, k);
+        const want = largest.reduce((a, b) => a + b, 0) / k;
+        assert.ok(Math.abs((onnxOut.score[i] ?? 0) - want) <= TOL * Math.max(1, want));
+      });
+      assert.equal(top.metadata["vigil.score_topk"], "3");
+      assert.throws(() => exportOnnx({ ...topParams, scoreTopK: 2.5 }, META), /scoreTopK/);
+    } finally {
+      await top.close();
+    }
+  });
+
   it("autoencoder - a flat batch gives the same result as rows", async () => {
     const rows = await runner.scoreAutoencoder(fixture);
     const flatOut = await runner.scoreAutoencoder(flat(fixture), fixture.length);
