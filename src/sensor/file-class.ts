@@ -201,8 +201,9 @@ export function createFileClassifier(
       // An agent started in "/" has no workspace; counting everything as one would hide it all.
       if (cwd !== undefined && cwd !== "/" && isUnder(path, cwd)) return "workspace";
     }
-    if (isUnderAny(path, TEMP_DIRS) || RUN_USER.test(path)) return "temp";
+    // A home configured inside /tmp (a sandboxed agent's HOME) is a home, like a workspace there.
     if (isUnderAny(path, homes)) return "home";
+    if (isUnderAny(path, TEMP_DIRS) || RUN_USER.test(path)) return "temp";
     if (isUnderAny(path, SYSTEM_DIRS)) return "system";
     return "other";
   };

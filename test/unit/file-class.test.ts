@@ -244,3 +244,11 @@ test("file-class - a root home is ignored", () => {
   assert.equal(c("/usr/bin/env"), "system");
   assert.equal(c("/srv/x"), "other");
 });
+
+test("file-class - a home configured inside /tmp is a home, not temp (sandboxed agents)", () => {
+  const c = createFileClassifier({ homes: ["/tmp/sandbox-1/home"] });
+  assert.equal(c("/tmp/sandbox-1/home/.bashrc"), "home");
+  assert.equal(c("/tmp/sandbox-1/home/.ssh/id_rsa"), "secret");
+  assert.equal(c("/tmp/sandbox-1/other.txt"), "temp");
+  assert.equal(c("/tmp/x"), "temp");
+});
