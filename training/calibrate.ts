@@ -3,6 +3,7 @@
  * this; the threshold is computed from scores on normal (held-out) windows and stored with the
  * model, so the scorer only compares `score > threshold`.
  */
+import { mean, probit, standardDeviation } from "simple-statistics";
 
 /** Default target false-alarm rate: one normal window in a thousand alarms. */
 export const DEFAULT_TARGET_FAR = 0.001;
@@ -87,4 +88,55 @@ export function scoreStats(scores: Float64Array): ScoreStats {
     p999: quantile(sorted, 0.999),
     max: n === 0 ? Number.NaN : (sorted[n - 1] as number),
   };
+}
+
+/**
+ * The threshold a log-normal fit of `normalScores` puts at `targetFar`: exp(mu + z sigma), mu and
+ * sigma of ln(score), z the standard normal quantile of 1 - targetFar. A few hundred validation
+ * windows cannot resolve a 0.1 % rate empirically (the estimate is just their maximum); the fit
+ * extrapolates the tail instead. Scores of 0 are floored at a tiny positive value.
+ */
+export function tailThreshold(
+  normalScores: Float64Array,
+  targetFar: number = DEFAULT_TARGET_FAR,
+): number {
+  checkFar(targetFar);
+  if (normalScores.length < 2 || targetFar === 0) return Number.POSITIVE_INFINITY;
+  const logs = Array.from(normalScores, (s) => Math.log(Math.max(s, 1e-12)));
+  const mu = mean(logs);
+  const sigma = standardDeviation(logs);
+  return Math.exp(mu + probit(1 - targetFar) * sigma);
+}
+
+/** Below this many expected alarms in the validation set the empirical quantile is too coarse. */
+export const MIN_EXPECTED_ALARMS = 10;
+
+export interface Calibration {
+  threshold: number;
+  /** "empirical" when the validation set resolves the target; else the larger of both. */
+  method: "empirical" | "lognormal-tail";
+  empirical: number;
+  tail: number;
+}
+
+/**
+ * The model's threshold: the empirical one when the validation set holds at least
+ * MIN_EXPECTED_ALARMS alarms at the target rate, else the larger of the empirical and the
+ * log-normal tail threshold, so that a small validation set errs towards fewer false alarms.
+ */
+export function calibrateThreshold(
+  normalScores: Float64Array,
+  targetFar: number = DEFAULT_TARGET_FAR,
+): Calibration {
+  const empirical = thresholdForFalseAlarmRate(normalScores, targetFar);
+  const tail = tailThreshold(normalScores, targetFar);
+  if (normalScores.length * targetFar >= MIN_EXPECTED_ALARMS || !Number.isFinite(tail)) {
+    return {
+      threshold: empirical,
+      method: "empirical",
+      empirical,
+      tail: Number.isFinite(tail) ? tail : empirical,
+    };
+  }
+  return { threshold: Math.max(empirical, tail), method: "lognormal-tail", empirical, tail };
 }

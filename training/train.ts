@@ -25,7 +25,7 @@ import {
 import { exportOnnx } from "../src/model/onnx-export.js";
 import { autoencoderParams, nextSyscallParams } from "../src/model/tfjs-models.js";
 import { WindowModel, windowRows } from "../src/model/window-model.js";
-import { DEFAULT_TARGET_FAR, scoreStats, thresholdForFalseAlarmRate } from "./calibrate.js";
+import { calibrateThreshold, DEFAULT_TARGET_FAR, scoreStats } from "./calibrate.js";
 import { featureStatistics, fitAutoencoder } from "./fit-autoencoder.js";
 import { fitNextSyscall } from "./fit-next-syscall.js";
 import { farAtDetection, rocAuc } from "./metrics.js";
@@ -329,10 +329,19 @@ export async function trainModel(
     log(`chosen: ${chosen.name}${o.family === "auto" ? " (by measurement)" : " (--family)"}`);
 
     const fitScores = await chosen.model.scores(fit);
-    const threshold = thresholdForFalseAlarmRate(chosen.validationScores, o.targetFar);
+    const calibration = calibrateThreshold(chosen.validationScores, o.targetFar);
+    const threshold = calibration.threshold;
+    log(
+      `threshold ${threshold.toPrecision(4)} (${calibration.method}: empirical ${calibration.empirical.toPrecision(4)}, log-normal tail ${calibration.tail.toPrecision(4)})`,
+    );
     const manifest: ModelManifest = {
       ...chosen.manifest,
       threshold,
+      calibration: {
+        method: calibration.method,
+        empirical: calibration.empirical,
+        tail: calibration.tail,
+      },
       scoreStats: { fit: scoreStats(fitScores), validation: scoreStats(chosen.validationScores) },
       selection: {
         method: o.family === "auto" ? "measured" : "forced",
@@ -356,7 +365,14 @@ type Family = (typeof FAMILIES)[number];
 /** The manifest's fields that do not depend on the family. */
 type Draft = Omit<
   ModelManifest,
-  "family" | "model" | "nextSyscall" | "autoencoder" | "threshold" | "scoreStats" | "selection"
+  | "family"
+  | "model"
+  | "nextSyscall"
+  | "autoencoder"
+  | "threshold"
+  | "calibration"
+  | "scoreStats"
+  | "selection"
 >;
 
 interface Candidate {
@@ -383,6 +399,7 @@ async function candidate(
     family,
     ...extra,
     threshold: 0,
+    calibration: { method: "empirical", empirical: 0, tail: 0 },
     scoreStats: { fit: PENDING_STATS, validation: PENDING_STATS },
     selection: { method: "measured", protocol: "", chosen: "", candidates: {} },
     model: { file: MODEL_FILE, sha256: sha256Hex(onnx) },

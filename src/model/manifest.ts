@@ -75,6 +75,15 @@ export const modelManifestSchema = z
     /** A window alarms when its score is strictly above this. */
     threshold: finite,
     targetFalseAlarmRate: z.number().min(0).lt(1),
+    /**
+     * How the threshold was set: the empirical quantile of the validation scores, or (too few
+     * validation windows to resolve the target) the larger of it and a log-normal tail fit.
+     */
+    calibration: z.object({
+      method: z.enum(["empirical", "lognormal-tail"]),
+      empirical: finite,
+      tail: finite,
+    }),
     scoreStats: z.object({ fit: scoreStatsSchema, validation: scoreStatsSchema }),
     /** The fit split's per-feature mean and (floored) std, in feature order. */
     featureStats: z.object({ mean: z.array(finite), std: z.array(finite) }),

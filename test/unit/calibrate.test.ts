@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  calibrateThreshold,
   falseAlarmRate,
   scoreStats,
   thresholdForFalseAlarmRate,
@@ -71,4 +72,31 @@ describe("scoreStats", () => {
     assert.ok(Math.abs(e.mean - 1) < 0.02 && Math.abs(e.std - 1) < 0.03);
     assert.ok(Math.abs(e.p50 - Math.LN2) < 0.02);
   });
+});
+
+test("calibrateThreshold - a small validation set gets the log-normal tail; a large one the empirical quantile", () => {
+  // Log-normal scores: ln(s) ~ N(0, 0.5). The 0.1 % quantile is exp(3.09 * 0.5) = 4.69.
+  const random = (() => {
+    let x = 123456789;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 4294967296;
+    };
+  })();
+  const gaussian = () =>
+    Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const draw = (n: number) => Float64Array.from({ length: n }, () => Math.exp(0.5 * gaussian()));
+  const small = calibrateThreshold(draw(300), 0.001);
+  assert.equal(small.method, "lognormal-tail");
+  assert.ok(Math.abs(small.tail - 4.69) < 0.8, `tail ${small.tail}`);
+  assert.equal(small.threshold, Math.max(small.empirical, small.tail));
+  const large = calibrateThreshold(draw(20_000), 0.001);
+  assert.equal(large.method, "empirical");
+  assert.ok(Math.abs(large.threshold - 4.69) < 0.6, `empirical ${large.threshold}`);
+  // Fresh scores from the same distribution alarm at about the target with the small-set threshold.
+  const fresh = draw(100_000);
+  const far = falseAlarmRate(fresh, small.threshold);
+  assert.ok(far < 0.004, `fresh false-alarm rate ${far}`);
 });

@@ -48,6 +48,7 @@ function manifestFor(
     inputSize: width,
     threshold: THRESHOLD,
     targetFalseAlarmRate: 0.001,
+    calibration: { method: "empirical", empirical: THRESHOLD, tail: THRESHOLD },
     scoreStats: { fit: stats, validation: stats },
     featureStats: { mean, std: new Array<number>(width).fill(1) },
     novelty: noveltySets(BASELINE),
