@@ -114,12 +114,20 @@ export async function evaluateScenarios(o: ScenarioEvalOptions): Promise<Scenari
   const log = o.log ?? (() => {});
   const started = Date.now();
   mkdirSync(o.dir, { recursive: true });
-  const pipeline = await VigilPipeline.start({
-    dir: join(o.dir, "pipeline"),
-    windowSeconds: o.windowSeconds,
-    log,
-  });
   const sandbox = await createSandbox({ seed: o.seed });
+  let pipeline: VigilPipeline;
+  try {
+    pipeline = await VigilPipeline.start({
+      dir: join(o.dir, "pipeline"),
+      windowSeconds: o.windowSeconds,
+      homes: [sandbox.home],
+      workspaces: o.agentTypes.map((t) => sandbox.workspace(t)),
+      log,
+    });
+  } catch (e) {
+    await sandbox.close();
+    throw e;
+  }
   try {
     const run = (type: ScenarioAgentType, id: string, seed: number, attack?: AttackName) => {
       const plan = planSession(type, {

@@ -41,6 +41,11 @@ export interface ScorerConfig {
     readonly resolveAfterWindows: number;
     /** An active alert is re-sent this often (Alertmanager's resend interval). */
     readonly resendIntervalSeconds: number;
+    /**
+     * Alert on novelty that is dangerous on its own even under the threshold: a secret file, a
+     * privilege call, or a new program with a new destination, never seen in the baseline.
+     */
+    readonly riskyNovelty: boolean;
   };
   /** /metrics, /healthz, /readyz, /status; loopback by default. */
   readonly http: { readonly listen: string };
@@ -295,6 +300,7 @@ const scorerSchema = z
       .object({
         resolveAfterWindows: int(1, 10_000).default(3),
         resendIntervalSeconds: int(1, 86_400).default(60),
+        riskyNovelty: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -71,18 +71,20 @@ export function explainScore(window: WindowRecord, score: number, threshold: num
   };
 }
 
-/** The severity rule of the module comment. */
-export function severity(ratio: number, novel: readonly Novel[]): VigilAlert["severity"] {
+/**
+ * Novelty that is dangerous on its own, whatever the score: a secret file (keys, credentials,
+ * /etc/shadow) this agent type never touched in its baseline, a privilege call it never made,
+ * or a program it never ran together with a destination it never reached.
+ */
+export function riskyNovelty(novel: readonly Novel[]): boolean {
   const kinds = new Set(novel.map((n) => n.kind));
   const secret = novel.some((n) => n.kind === "file" && fileAccess(n.value).cls === "secret");
-  if (
-    ratio >= CRITICAL_RATIO ||
-    secret ||
-    kinds.has("privilege") ||
-    (kinds.has("exec") && kinds.has("destination"))
-  ) {
-    return "critical";
-  }
+  return secret || kinds.has("privilege") || (kinds.has("exec") && kinds.has("destination"));
+}
+
+/** The severity rule of the module comment. */
+export function severity(ratio: number, novel: readonly Novel[]): VigilAlert["severity"] {
+  if (ratio >= CRITICAL_RATIO || riskyNovelty(novel)) return "critical";
   return ratio >= WARNING_RATIO || novel.length > 0 ? "warning" : "info";
 }
 

@@ -21,11 +21,13 @@ import { novelItems } from "../features/novelty.js";
 import type { WindowModel, WindowScore } from "../model/window-model.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ScorerMetrics } from "../telemetry/metrics.js";
-import { scoreRatio } from "./explain.js";
+import { riskyNovelty, scoreRatio } from "./explain.js";
 import type { AlertAction, Anomaly, Explained, ModelRegistryView } from "./types.js";
 
 export interface ScorerOptions {
   durable: string;
+  /** Alert on risky novelty (a secret, a privilege call, a new program plus a new destination) even under the threshold (default true). */
+  riskyNovelty?: boolean;
   batch: { maxWindows: number; maxDelayMs: number };
   /** How often active alerts are re-sent or expired when their instance goes quiet. */
   sweepIntervalMs?: number;
@@ -66,6 +68,7 @@ export class Scorer {
   private consumption: Consumption | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly batcher: Batcher;
+  private readonly alertOnRiskyNovelty: boolean;
   private readonly activity = new Map<string, TypeActivity>();
 
   private constructor(
@@ -73,6 +76,7 @@ export class Scorer {
     private readonly p: ScorerParts,
   ) {
     this.batcher = new Batcher(o.batch, p.metrics);
+    this.alertOnRiskyNovelty = o.riskyNovelty ?? true;
   }
 
   static async start(o: ScorerOptions, p: ScorerParts): Promise<Scorer> {
@@ -156,7 +160,9 @@ export class Scorer {
     const ratio = scoreRatio(scored.score, manifest.threshold);
     metrics.scoreRatio.observe({ agent_type: type }, ratio);
     act.scored++;
-    const anomalous = scored.score > manifest.threshold;
+    // Past the threshold, or (unless turned off) novelty dangerous on its own: see riskyNovelty.
+    const anomalous =
+      scored.score > manifest.threshold || (this.alertOnRiskyNovelty && riskyNovelty(novel));
     const explained = anomalous
       ? this.p.explain({ window: w, manifest, scored, novel })
       : undefined;

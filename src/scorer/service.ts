@@ -85,7 +85,7 @@ export async function startScorer(
     });
     stops.push(() => outbox.stop());
     const scorer = await Scorer.start(
-      { durable: s.durable, batch: s.batch },
+      { durable: s.durable, batch: s.batch, riskyNovelty: s.alerts.riskyNovelty },
       {
         bus,
         registry,

@@ -191,6 +191,7 @@ test("config - env variables map to key paths in upper snake case", () => {
     VIGIL_SCORER_ALERTMANAGER_MAX_BACKOFF_MS: "scorer.alertmanager.maxBackoffMs",
     VIGIL_SCORER_ALERTS_RESOLVE_AFTER_WINDOWS: "scorer.alerts.resolveAfterWindows",
     VIGIL_SCORER_ALERTS_RESEND_INTERVAL_SECONDS: "scorer.alerts.resendIntervalSeconds",
+    VIGIL_SCORER_ALERTS_RISKY_NOVELTY: "scorer.alerts.riskyNovelty",
     VIGIL_SCORER_HTTP_LISTEN: "scorer.http.listen",
     VIGIL_SCORER_LEARNING_ENABLED: "scorer.learning.enabled",
     VIGIL_SCORER_LEARNING_MIN_WINDOWS: "scorer.learning.minWindows",

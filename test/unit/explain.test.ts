@@ -14,6 +14,7 @@ import {
   explain,
   explainScore,
   featureWords,
+  riskyNovelty,
   scoreRatio,
   severity,
 } from "../../src/scorer/explain.js";
@@ -410,4 +411,20 @@ describe("explain - severity", () => {
     assert.deepEqual(e.explanation, { features: [], novel: [] });
     assert.equal(explainScore(benign(1, prng(4)), 0.8, 0.5).severity, "warning");
   });
+});
+
+test("riskyNovelty: a new secret, a new privilege call, or a new program with a new destination", () => {
+  assert.equal(riskyNovelty([]), false);
+  assert.equal(riskyNovelty([{ kind: "file", value: "~/.ssh/id_rsa (secret:read)" }]), true);
+  assert.equal(riskyNovelty([{ kind: "file", value: "~/notes.txt (home:write)" }]), false);
+  assert.equal(riskyNovelty([{ kind: "privilege", value: "setuid" }]), true);
+  assert.equal(riskyNovelty([{ kind: "exec", value: "/usr/bin/curl" }]), false);
+  assert.equal(riskyNovelty([{ kind: "destination", value: "out tcp 127.0.0.1:4444" }]), false);
+  assert.equal(
+    riskyNovelty([
+      { kind: "exec", value: "/usr/bin/curl" },
+      { kind: "destination", value: "out tcp 127.0.0.1:4444" },
+    ]),
+    true,
+  );
 });
