@@ -64,6 +64,8 @@ export interface AttackOutcome {
   severity?: string;
   /** An alert for this session before the attack started (a false alarm). */
   alertedBeforeAttack: boolean;
+  /** Those alerts' summaries. */
+  falseAlarms?: string[];
 }
 
 export interface TypeOutcome {
@@ -76,6 +78,8 @@ export interface TypeOutcome {
     alerts: number;
     falseAlarmsPerHour: number;
     windowFpr: number;
+    /** Summaries of the alerts raised on benign sessions. */
+    falseAlarms: string[];
   };
   /** Benign windows vs windows overlapping an attack. */
   auc: number;
@@ -307,6 +311,7 @@ async function measure(
       let benignAlerts = 0;
       let benignMs = 0;
       let benignSessions = 0;
+      const falseAlarms: string[] = [];
       for (const { result: r, attack } of results.filter((x) => x.result.agentType === type)) {
         const windows = (bySession.get(r.sessionId) ?? []).sort((a, b) => a.seq - b.seq);
         const scores = await model.scores(windows);
@@ -327,6 +332,7 @@ async function measure(
           benignSessions++;
           benignWindows += windows.length;
           benignAlerts += alerts.length;
+          for (const a of alerts) falseAlarms.push(`${r.sessionId}: ${a.alert.summary}`);
           benignMs += r.endedAt - r.startedAt;
           for (const s of scores) neg.push(s);
         } else {
@@ -343,6 +349,7 @@ async function measure(
             sessionId: r.sessionId,
             detected: first !== undefined,
             alertedBeforeAttack: before.length > 0,
+            ...(before.length > 0 ? { falseAlarms: before.map((a) => a.alert.summary) } : {}),
           };
           if (first) {
             outcome.secondsToDetection = (first.at - attackAt) / 1000;
@@ -355,6 +362,8 @@ async function measure(
             timeline.alertAt = (first.at - t0) / 1000;
           }
           benignAlerts += before.length;
+          for (const a of before)
+            falseAlarms.push(`${r.sessionId} (before its attack): ${a.alert.summary}`);
           attacks.push(outcome);
         }
         timelines.push(timeline);
@@ -379,6 +388,7 @@ async function measure(
           alerts: benignAlerts,
           falseAlarmsPerHour: hours > 0 ? benignAlerts / hours : 0,
           windowFpr: neg.length > 0 ? neg.filter((s) => s > threshold).length / neg.length : 0,
+          falseAlarms,
         },
         auc: neg.length > 0 && pos.length > 0 ? rocAuc(neg, pos) : Number.NaN,
       };

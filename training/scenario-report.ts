@@ -64,6 +64,14 @@ export function scenarioMarkdown(e: ScenarioEvaluation, context: { quick: boolea
         `| ${type} | ${s.model.selection} (threshold ${s.model.threshold.toPrecision(3)}) | ${s.baseline.windows} | ${s.benign.sessions} | ${num(s.benign.hours * 60)} | ${s.benign.windows} | ${s.benign.alerts} | ${num(s.benign.falseAlarmsPerHour)} | ${pct(s.benign.windowFpr)} | ${num(s.auc, 3)} |`,
     ),
     "",
+    ...(Object.values(e.types).some((s) => s.benign.falseAlarms.length > 0)
+      ? [
+          "False alarms (alerts on benign sessions, or before an attack began):",
+          "",
+          ...Object.values(e.types).flatMap((s) => s.benign.falseAlarms.map((f) => `- ${f}`)),
+          "",
+        ]
+      : []),
     "ROC AUC: windows of held-out benign sessions against windows of attacked sessions from the " +
       "attack's first action on (the rest of those sessions is benign work too, so this is a " +
       "lower bound). Seconds to detection: from the agent receiving the attack's first tool " +

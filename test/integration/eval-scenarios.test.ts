@@ -1,0 +1,56 @@
+/**
+ * `vigil eval scenarios --quick` as the test suite runs it: the live eBPF sensor, NATS, the
+ * scorer and a real Alertmanager (vigil run), realistic agents of three types in a sandbox,
+ * baselines captured and models trained here, then held-out benign sessions and each of the
+ * eight attacks injected into a session. Every attack must be detected and no benign session
+ * may raise an alert. A few minutes; root (the sensor).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { evaluateScenarios, QUICK } from "../../training/scenario-eval.js";
+import { writeScenarioReport } from "../../training/scenario-report.js";
+import { ATTACKS } from "../../training/scenarios/index.js";
+import { rootOnly } from "../helpers/root.js";
+
+test(
+  "vigil eval scenarios --quick: every attack is detected, benign sessions raise no alert",
+  rootOnly(),
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-eval-test-"));
+    try {
+      const e = await evaluateScenarios({
+        ...QUICK,
+        dir: join(dir, "work"),
+        seed: 0,
+        log: (line) => console.log(line),
+      });
+      writeScenarioReport(join(dir, "report"), e, { quick: true });
+      const md = readFileSync(join(dir, "report", "report.md"), "utf8");
+      assert.match(md, /## Per attack/);
+      assert.ok(existsSync(join(dir, "report", "timelines.svg")));
+      for (const a of e.attacks) {
+        console.log(
+          `${a.agentType} ${a.attack}: ${a.detected ? `detected after ${a.windowsToDetection} windows, ${a.secondsToDetection?.toFixed(1)} s` : "MISSED"}`,
+        );
+      }
+      assert.deepEqual(
+        e.attacks.map((a) => a.attack).sort(),
+        [...ATTACKS].sort(),
+        "each attack ran once",
+      );
+      const missed = e.attacks
+        .filter((a) => !a.detected)
+        .map((a) => `${a.attack} on ${a.agentType}`);
+      assert.deepEqual(missed, [], `every attack detected; missed: ${missed.join(", ")}`);
+      for (const [type, s] of Object.entries(e.types)) {
+        assert.ok(s.benign.sessions >= 2, `${type}: benign sessions ran`);
+        assert.equal(s.benign.alerts, 0, `${type}: ${s.benign.falseAlarms.join("; ")}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
