@@ -72,13 +72,43 @@ export function explainScore(window: WindowRecord, score: number, threshold: num
 }
 
 /**
- * Novelty that is dangerous on its own, whatever the score: a secret file (keys, credentials,
+ * Where a program makes itself start again: shell startup files, systemd and autostart units,
+ * crontabs, rc.local, the dynamic linker's preload list (paths as windows hold them: homes are
+ * "~"). No agent's normal work writes there.
+ */
+const PERSISTENCE_PATHS = [
+  /(^|\/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin)$/,
+  /\/\.config\/fish\/config\.fish$/,
+  /\/\.config\/(systemd\/user|autostart)\//,
+  /^\/etc\/(systemd\/system|init\.d|cron[^/]*|profile\.d)\//,
+  /^\/(usr\/)?lib\/systemd\/(system|user)\//,
+  /^\/var\/spool\/cron\//,
+  /(^|\/)crontab$/,
+  /^\/etc\/(rc\.local|profile|bash\.bashrc|ld\.so\.preload|environment)$/,
+];
+
+/** Writes to persistence locations in the window, as novelty items of class "persistence". */
+export function persistenceWrites(w: WindowRecord): Novel[] {
+  const out: Novel[] = [];
+  for (const f of w.files) {
+    if (f.op === "write" && PERSISTENCE_PATHS.some((re) => re.test(f.path))) {
+      out.push({ kind: "file", value: `${f.path} (persistence:write)` });
+    }
+  }
+  return out;
+}
+
+/**
+ * Novelty that is dangerous on its own, whatever the score: a write to a persistence location, a secret file (keys, credentials,
  * /etc/shadow) this agent type never touched in its baseline, a privilege call it never made,
  * or a program it never ran together with a destination it never reached.
  */
 export function riskyNovelty(novel: readonly Novel[]): boolean {
   const kinds = new Set(novel.map((n) => n.kind));
-  const secret = novel.some((n) => n.kind === "file" && fileAccess(n.value).cls === "secret");
+  const secret = novel.some((n) => {
+    const cls = n.kind === "file" ? fileAccess(n.value).cls : undefined;
+    return cls === "secret" || cls === "persistence";
+  });
   return secret || kinds.has("privilege") || (kinds.has("exec") && kinds.has("destination"));
 }
 

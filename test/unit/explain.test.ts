@@ -14,6 +14,7 @@ import {
   explain,
   explainScore,
   featureWords,
+  persistenceWrites,
   riskyNovelty,
   scoreRatio,
   severity,
@@ -21,6 +22,7 @@ import {
 import type { Anomaly } from "../../src/scorer/types.js";
 import { prng } from "../../training/random.js";
 import { attack, benign } from "../helpers/agent-windows.js";
+import { makeWindow } from "../helpers/messages.js";
 
 const random = prng(1);
 const BASELINE = Array.from({ length: 200 }, (_, i) => benign(i, random));
@@ -418,6 +420,7 @@ test("riskyNovelty: a new secret, a new privilege call, or a new program with a 
   assert.equal(riskyNovelty([{ kind: "file", value: "~/.ssh/id_rsa (secret:read)" }]), true);
   assert.equal(riskyNovelty([{ kind: "file", value: "~/notes.txt (home:write)" }]), false);
   assert.equal(riskyNovelty([{ kind: "privilege", value: "setuid" }]), true);
+  assert.equal(riskyNovelty([{ kind: "file", value: "~/.bashrc (persistence:write)" }]), true);
   assert.equal(riskyNovelty([{ kind: "exec", value: "/usr/bin/curl" }]), false);
   assert.equal(riskyNovelty([{ kind: "destination", value: "out tcp 127.0.0.1:4444" }]), false);
   assert.equal(
@@ -427,4 +430,30 @@ test("riskyNovelty: a new secret, a new privilege call, or a new program with a 
     ]),
     true,
   );
+});
+
+test("persistenceWrites: shell startup files, systemd and autostart units, crontabs; not reads or work files", () => {
+  const w = makeWindow(0, {
+    files: [
+      { path: "~/.bashrc", class: "home", op: "write", count: 1 },
+      { path: "~/.config/systemd/user/update.service", class: "home", op: "write", count: 1 },
+      { path: "~/.local/etc/crontab", class: "home", op: "write", count: 1 },
+      { path: "/etc/cron.d/job", class: "system", op: "write", count: 1 },
+      { path: "~/.bashrc.bak", class: "home", op: "write", count: 1 },
+      { path: "~/.profile", class: "home", op: "read", count: 1 },
+      { path: "~/proj/main.py", class: "workspace", op: "write", count: 1 },
+    ],
+  });
+  assert.deepEqual(
+    persistenceWrites(w).map((n) => n.value),
+    [
+      "~/.bashrc (persistence:write)",
+      "~/.config/systemd/user/update.service (persistence:write)",
+      "~/.local/etc/crontab (persistence:write)",
+      "/etc/cron.d/job (persistence:write)",
+    ],
+  );
+  const [first] = persistenceWrites(w);
+  assert.ok(first);
+  assert.equal(severity(0.5, [first]), "critical");
 });
