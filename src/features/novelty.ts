@@ -19,7 +19,28 @@ export const noveltySchema = z.object({
   /** Privilege-relevant syscalls seen at all. */
   privilege: z.array(z.string()),
   truncated: z.array(z.string()),
+  /** The most file deletions (unlink, unlinkat, rmdir) any baseline window made. */
+  maxDeletes: z.number().int().nonnegative().optional(),
 });
+
+const DELETE_SYSCALLS = new Set(["unlink", "unlinkat", "rmdir"]);
+
+/**
+ * A window's deletions beyond this are a mass deletion: MASS_DELETE_FACTOR times the most its
+ * baseline ever made in a window, and at least MIN_MASS_DELETE (a small workspace wiped).
+ */
+export const MASS_DELETE_FACTOR = 3;
+export const MIN_MASS_DELETE = 5;
+
+/** File deletions in a window: n-grams ending in unlink, unlinkat or rmdir, by count. */
+export function deletions(w: WindowRecord): number {
+  const n = w.syscalls.n;
+  let total = 0;
+  for (const g of w.syscalls.ngrams) {
+    if (DELETE_SYSCALLS.has(g[n - 1] as string)) total += g[n] as number;
+  }
+  return total;
+}
 
 export type NoveltySets = z.infer<typeof noveltySchema>;
 
@@ -34,7 +55,9 @@ export function noveltySets(windows: readonly WindowRecord[]): NoveltySets {
     fileAccess: new Set<string>(),
     privilege: new Set<string>(),
   };
+  let maxDeletes = 0;
   for (const w of windows) {
+    maxDeletes = Math.max(maxDeletes, deletions(w));
     for (const e of w.execs) sets.execs.add(e.path);
     for (const n of w.net) sets.destinations.add(destinationKey(n));
     for (const f of w.files) sets.fileAccess.add(`${f.class}:${f.op}`);
@@ -52,6 +75,7 @@ export function noveltySets(windows: readonly WindowRecord[]): NoveltySets {
     fileAccess: out("fileAccess"),
     privilege: out("privilege"),
     truncated,
+    maxDeletes,
   };
 }
 
@@ -75,6 +99,15 @@ export function novelItems(sets: NoveltySets, w: WindowRecord): { kind: string; 
   }
   for (const p of w.privilege) {
     if (!seen.privilege.has(p.syscall)) out.push({ kind: "privilege", value: p.syscall });
+  }
+  if (sets.maxDeletes !== undefined) {
+    const deleted = deletions(w);
+    if (deleted > Math.max(MIN_MASS_DELETE, MASS_DELETE_FACTOR * sets.maxDeletes)) {
+      out.push({
+        kind: "deletions",
+        value: `deleted ${deleted} files (at most ${sets.maxDeletes} a window in its baseline)`,
+      });
+    }
   }
   return out;
 }

@@ -109,7 +109,12 @@ export function riskyNovelty(novel: readonly Novel[]): boolean {
     const cls = n.kind === "file" ? fileAccess(n.value).cls : undefined;
     return cls === "secret" || cls === "persistence";
   });
-  return secret || kinds.has("privilege") || (kinds.has("exec") && kinds.has("destination"));
+  return (
+    secret ||
+    kinds.has("privilege") ||
+    kinds.has("deletions") ||
+    (kinds.has("exec") && kinds.has("destination"))
+  );
 }
 
 /** The severity rule of the module comment. */
@@ -236,6 +241,8 @@ function novelWords(item: Novel, w: WindowRecord): string {
       const verb = op === "write" ? "wrote" : "read";
       return `${verb} a ${fileWords(cls)}${named ? ` (${named})` : ""}`;
     }
+    case "deletions":
+      return item.value;
     case "privilege": {
       const call = w.privilege.find((p) => p.syscall === item.value);
       return `called ${item.value}${call && call.args.length > 0 ? `(${call.args.join(", ")})` : ""}`;

@@ -457,3 +457,12 @@ test("persistenceWrites: shell startup files, systemd and autostart units, cront
   assert.ok(first);
   assert.equal(severity(0.5, [first]), "critical");
 });
+
+test("riskyNovelty: a mass deletion", () => {
+  assert.equal(
+    riskyNovelty([
+      { kind: "deletions", value: "deleted 40 files (at most 3 a window in its baseline)" },
+    ]),
+    true,
+  );
+});

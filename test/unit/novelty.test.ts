@@ -50,3 +50,30 @@ test("novelty - sets are bounded and say when they were cut", () => {
   assert.equal(sets.execs.length, NOVELTY_MAX);
   assert.deepEqual(sets.truncated, ["execs"]);
 });
+
+test("mass deletion: more than 3x the baseline's most deletions in a window (and at least 5) is novel", () => {
+  const win = (i: number, deletes: number) =>
+    makeWindow(i, {
+      syscalls: {
+        n: 3,
+        total: 100 + deletes,
+        ngrams: [
+          ["read", "read", "write", 100],
+          ...(deletes > 0 ? [["newfstatat", "openat", "unlinkat", deletes]] : []),
+        ],
+      },
+    });
+  const sets = noveltySets([win(0, 0), win(1, 4), win(2, 2)]);
+  assert.equal(sets.maxDeletes, 4);
+  const kinds = (w: ReturnType<typeof win>) => novelItems(sets, w).map((n) => n.kind);
+  assert.ok(!kinds(win(3, 12)).includes("deletions"), "12 <= 3 x 4");
+  const items = novelItems(sets, win(4, 13));
+  assert.deepEqual(
+    items.filter((n) => n.kind === "deletions").map((n) => n.value),
+    ["deleted 13 files (at most 4 a window in its baseline)"],
+  );
+  // A baseline that never deleted: 5 is allowed, 6 is a mass deletion.
+  const none = noveltySets([win(0, 0)]);
+  assert.ok(!novelItems(none, win(5, 5)).some((n) => n.kind === "deletions"));
+  assert.ok(novelItems(none, win(6, 6)).some((n) => n.kind === "deletions"));
+});
