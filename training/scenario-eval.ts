@@ -430,10 +430,10 @@ export const FULL: Omit<ScenarioEvalOptions, "dir" | "seed" | "log"> = {
   windowSeconds: 2,
   agentTypes: AGENT_TYPES,
   attacks: ATTACKS,
-  baselineSessions: 40,
+  baselineSessions: 30,
   benignSessions: 10,
   benignSeconds: 30 * 60,
-  tasks: [6, 16],
-  thinkMs: [200, 2000],
+  tasks: [6, 14],
+  thinkMs: [200, 1200],
   attackEveryType: true,
 };

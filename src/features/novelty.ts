@@ -44,8 +44,13 @@ export function deletions(w: WindowRecord): number {
 
 export type NoveltySets = z.infer<typeof noveltySchema>;
 
+/**
+ * "direction protocol address:port". Unix socket paths often carry a pid or counter
+ * (/tmp/tsx-0/22197.pipe); their digit runs become "#" so that one socket is one destination.
+ */
 export function destinationKey(n: WindowRecord["net"][number]): string {
-  return `${n.direction} ${n.protocol} ${n.address}:${n.port}`;
+  const address = n.family === "unix" ? n.address.replace(/\d+/g, "#") : n.address;
+  return `${n.direction} ${n.protocol} ${address}:${n.port}`;
 }
 
 export function noveltySets(windows: readonly WindowRecord[]): NoveltySets {

@@ -109,12 +109,22 @@ export function riskyNovelty(novel: readonly Novel[]): boolean {
     const cls = n.kind === "file" ? fileAccess(n.value).cls : undefined;
     return cls === "secret" || cls === "persistence";
   });
-  return (
-    secret ||
-    kinds.has("privilege") ||
-    kinds.has("deletions") ||
-    (kinds.has("exec") && kinds.has("destination"))
+  // A new local socket is IPC, not a way out, unless it is a container runtime's.
+  const outward = novel.some(
+    (n) =>
+      n.kind === "destination" && (!isUnixDestination(n.value) || CONTAINER_SOCKET.test(n.value)),
   );
+  return (
+    secret || kinds.has("privilege") || kinds.has("deletions") || (kinds.has("exec") && outward)
+  );
+}
+
+const CONTAINER_SOCKET = /(docker|containerd|podman|crio|buildkit)[^ ]*\.sock/;
+
+/** destinationKey of a unix socket: its address is a path ("/...") or abstract ("@..."). */
+function isUnixDestination(value: string): boolean {
+  const address = value.split(" ").slice(2).join(" ");
+  return address.startsWith("/") || address.startsWith("@") || address.startsWith("~");
 }
 
 /** The severity rule of the module comment. */

@@ -466,3 +466,19 @@ test("riskyNovelty: a mass deletion", () => {
     true,
   );
 });
+
+test("riskyNovelty: a new program with a new local socket is IPC, unless the socket is a container runtime's", () => {
+  const exec = { kind: "exec", value: "/usr/bin/cut" };
+  assert.equal(
+    riskyNovelty([exec, { kind: "destination", value: "out unix /tmp/tsx-#/#.pipe:0" }]),
+    false,
+  );
+  assert.equal(
+    riskyNovelty([exec, { kind: "destination", value: "out unix /run/docker.sock:0" }]),
+    true,
+  );
+  assert.equal(
+    riskyNovelty([exec, { kind: "destination", value: "out tcp 127.0.0.1:4444" }]),
+    true,
+  );
+});

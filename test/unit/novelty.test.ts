@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { NOVELTY_MAX, novelItems, noveltySets } from "../../src/features/novelty.js";
+import {
+  destinationKey,
+  NOVELTY_MAX,
+  novelItems,
+  noveltySets,
+} from "../../src/features/novelty.js";
 import { makeWindow } from "../helpers/messages.js";
 
 test("novelty - the baseline's execs, destinations, file accesses and privilege calls", () => {
@@ -76,4 +81,28 @@ test("mass deletion: more than 3x the baseline's most deletions in a window (and
   const none = noveltySets([win(0, 0)]);
   assert.ok(!novelItems(none, win(5, 5)).some((n) => n.kind === "deletions"));
   assert.ok(novelItems(none, win(6, 6)).some((n) => n.kind === "deletions"));
+});
+
+test("destinationKey: digit runs in unix socket paths are one destination; inet addresses are kept", () => {
+  const net = (family: "unix" | "inet", address: string) => ({
+    direction: "out" as const,
+    protocol: family === "unix" ? "unix" : "tcp",
+    family,
+    address,
+    port: family === "unix" ? 0 : 8080,
+    connections: 1,
+    bytesOut: 0,
+    bytesIn: 0,
+    sends: 0,
+    recvs: 0,
+  });
+  assert.equal(
+    destinationKey(net("unix", "/tmp/tsx-0/22197.pipe")),
+    "out unix /tmp/tsx-#/#.pipe:0",
+  );
+  assert.equal(
+    destinationKey(net("unix", "/tmp/tsx-0/22197.pipe")),
+    destinationKey(net("unix", "/tmp/tsx-0/31.pipe")),
+  );
+  assert.equal(destinationKey(net("inet", "10.0.0.9")), "out tcp 10.0.0.9:8080");
 });
