@@ -418,7 +418,7 @@ export const QUICK: Omit<ScenarioEvalOptions, "dir" | "seed" | "log"> = {
   windowSeconds: 1,
   agentTypes: AGENT_TYPES,
   attacks: ATTACKS,
-  baselineSessions: 20,
+  baselineSessions: 28,
   benignSessions: 2,
   benignSeconds: 0,
   tasks: [6, 10],

@@ -376,7 +376,7 @@ type Draft = Omit<
 >;
 
 interface Candidate {
-  /** "autoencoder/mean", "autoencoder/top<k>" or "next-syscall/<weighting>". */
+  /** "autoencoder/mean" or "autoencoder/top<k>" (+ "/above": one-sided), "next-syscall/<weighting>". */
   name: string;
   /** Complete but for threshold, scoreStats and selection. */
   manifest: ModelManifest;
@@ -408,7 +408,7 @@ async function candidate(
   return {
     name: extra.nextSyscall
       ? `${family}/${extra.nextSyscall.weighting}`
-      : `${family}/${extra.autoencoder?.scoreTopK ? `top${extra.autoencoder.scoreTopK}` : "mean"}`,
+      : `${family}/${extra.autoencoder?.scoreTopK ? `top${extra.autoencoder.scoreTopK}` : "mean"}${extra.autoencoder?.oneSided ? "/above" : ""}`,
     manifest,
     onnx,
     model,
@@ -441,23 +441,26 @@ async function autoencoderCandidates(
   // One trained network; the candidates differ only in how the score averages feature errors.
   const out: Candidate[] = [];
   try {
-    for (const k of AUTOENCODER_TOP_K) {
-      const scoreTopK = Math.min(k, width);
-      const params = autoencoderParams(
-        model,
-        Float32Array.from(draft.featureStats.mean),
-        Float32Array.from(draft.featureStats.std),
-        scoreTopK >= width ? 0 : scoreTopK,
-      );
-      const onnx = exportOnnx(params, {
-        producerVersion: draft.vigilVersion,
-        docString: `vigil autoencoder for ${draft.agentType}`,
-      });
-      out.push(
-        await candidate(draft, "autoencoder", onnx, {
-          autoencoder: { scoreTopK: params.scoreTopK ?? 0 },
-        }),
-      );
+    for (const oneSided of [false, true]) {
+      for (const k of AUTOENCODER_TOP_K) {
+        const scoreTopK = k >= width ? 0 : k;
+        const params = autoencoderParams(
+          model,
+          Float32Array.from(draft.featureStats.mean),
+          Float32Array.from(draft.featureStats.std),
+          scoreTopK,
+          oneSided,
+        );
+        const onnx = exportOnnx(params, {
+          producerVersion: draft.vigilVersion,
+          docString: `vigil autoencoder for ${draft.agentType}`,
+        });
+        out.push(
+          await candidate(draft, "autoencoder", onnx, {
+            autoencoder: { scoreTopK: params.scoreTopK ?? 0, oneSided },
+          }),
+        );
+      }
     }
   } finally {
     model.dispose();

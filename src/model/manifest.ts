@@ -107,7 +107,9 @@ export const modelManifestSchema = z
       })
       .optional(),
     /** autoencoder only: the score averages the scoreTopK largest feature errors (0: all). */
-    autoencoder: z.object({ scoreTopK: z.number().int().nonnegative() }).optional(),
+    autoencoder: z
+      .object({ scoreTopK: z.number().int().nonnegative(), oneSided: z.boolean().default(false) })
+      .optional(),
     /** How the family was chosen: each candidate's result on the same held-out windows. */
     selection: selectionSchema,
     libraries: z.object({

@@ -37,6 +37,8 @@ export const MetadataKeys = {
   embeddingDim: "vigil.embedding_dim",
   /** Autoencoder: the score averages this many largest feature errors (0: all). */
   scoreTopK: "vigil.score_topk",
+  /** Autoencoder: "1" when only features above their reconstruction count. */
+  oneSided: "vigil.one_sided",
 } as const;
 
 /** One n-gram of a window for the next-syscall family: `count` occurrences of context -> next. */
@@ -104,7 +106,9 @@ function autoencoderGraph(g: GraphBuilder, p: AutoencoderParams): Record<string,
   const centred = g.node("standardize/sub", "Sub", ["x", mean]);
   const z = g.node("standardize/div", "Div", [centred, std]);
   const r = denseStack(g, z, p.layers);
-  const diff = g.node("error/sub", "Sub", [r, z]);
+  const diff = p.oneSided
+    ? g.node("error/relu", "Relu", [g.node("error/sub", "Sub", [z, r])])
+    : g.node("error/sub", "Sub", [r, z]);
   g.node("error/square", "Mul", [diff, diff], {}, "feature_error");
   const k = p.scoreTopK ?? 0;
   if (!Number.isInteger(k) || k < 0 || k > p.inputSize) {
@@ -130,6 +134,7 @@ function autoencoderGraph(g: GraphBuilder, p: AutoencoderParams): Record<string,
     [MetadataKeys.family]: p.family,
     [MetadataKeys.featureCount]: String(p.inputSize),
     [MetadataKeys.scoreTopK]: String(k),
+    [MetadataKeys.oneSided]: p.oneSided ? "1" : "0",
   };
 }
 

@@ -26,6 +26,11 @@ export interface AutoencoderParams {
   inputSize: number;
   /** 0 or absent: mean of every feature's error; k: mean of the k largest. */
   scoreTopK?: number;
+  /**
+   * Count only features above their reconstruction: e = max(z - r, 0)^2. An agent doing
+   * something it never does raises features; one merely doing less (a quiet window) does not.
+   */
+  oneSided?: boolean;
   mean: Float32Array;
   std: Float32Array;
   layers: DenseLayer[];

@@ -39,6 +39,7 @@ export function autoencoderParams(
   mean: Float32Array,
   std: Float32Array,
   scoreTopK = 0,
+  oneSided = false,
 ): AutoencoderParams {
   const layers = model.layers.filter((l) => l.getClassName() !== "InputLayer").map(denseParams);
   const inputSize = layers[0]?.inputSize ?? 0;
@@ -52,6 +53,7 @@ export function autoencoderParams(
     std: Float32Array.from(std),
     layers,
     ...(scoreTopK > 0 ? { scoreTopK } : {}),
+    ...(oneSided ? { oneSided } : {}),
   };
 }
 
@@ -61,6 +63,7 @@ export interface AutoencoderModel {
   mean: Float32Array;
   std: Float32Array;
   scoreTopK?: number;
+  oneSided?: boolean;
 }
 
 /**
@@ -84,7 +87,7 @@ export function autoencoderScoreTf(
     const z = input.sub(tf.tensor1d(source.mean)).div(std);
     const r =
       "model" in source ? (source.model.predict(z) as tf.Tensor) : applyDense(z, source.layers);
-    const e = tf.squaredDifference(r, z);
+    const e = source.oneSided ? tf.relu(z.sub(r)).square() : tf.squaredDifference(r, z);
     const k = source.scoreTopK ?? 0;
     return [k > 0 && k < width ? tf.topk(e, k).values.mean(1) : e.mean(1), e];
   });

@@ -142,6 +142,32 @@ describe("onnx export - autoencoder", () => {
     }
   });
 
+  it("autoencoder, one-sided - ONNX Runtime equals tfjs; only features above their reconstruction count", async () => {
+    const p1 = autoencoderParams(model, mean, std, 0, true);
+    const one = await OnnxModelRunner.open(exportOnnx(p1, META), {
+      family: "autoencoder",
+      inputSize,
+    });
+    try {
+      const onnxOut = await one.scoreAutoencoder(fixture);
+      const tfOut = autoencoderScoreTf({ model, mean, std, oneSided: true }, fixture);
+      const both = await runner.scoreAutoencoder(fixture);
+      measured["autoencoder one-sided score"] = maxDiff(tfOut.score, onnxOut.score);
+      assert.ok(measured["autoencoder one-sided score"] <= TOL);
+      // Each one-sided error is either the two-sided one or 0.
+      onnxOut.featureError.forEach((e, i) => {
+        const full = both.featureError[i] ?? 0;
+        assert.ok(e === 0 || Math.abs(e - full) <= TOL * Math.max(1, full), `${e} vs ${full}`);
+      });
+      assert.ok(
+        onnxOut.featureError.some((e) => e === 0) && onnxOut.featureError.some((e) => e > 0),
+      );
+      assert.equal(one.metadata["vigil.one_sided"], "1");
+    } finally {
+      await one.close();
+    }
+  });
+
   it("autoencoder - a flat batch gives the same result as rows", async () => {
     const rows = await runner.scoreAutoencoder(fixture);
     const flatOut = await runner.scoreAutoencoder(flat(fixture), fixture.length);
