@@ -84,7 +84,9 @@ export async function runDemo(o: DemoOptions): Promise<GettableAlert | undefined
       return undefined;
     }
     const after = r.attack ? ((Date.now() - r.attack.startedAt) / 1000).toFixed(1) : "?";
-    say(`4/4 Alertmanager (${pipeline.am.url}) shows, ${after} s after the attack began:\n`);
+    say(
+      `4/4 Alertmanager (${pipeline.am.url}), looked at ${after} s after the attack began, shows:\n`,
+    );
     say(formatAlert(alert));
     return alert;
   } finally {
