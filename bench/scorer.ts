@@ -45,6 +45,7 @@ import { Registry } from "prom-client";
 import { EmbeddedNats } from "../src/bus/embedded-nats.js";
 import { NatsBus, STREAMS } from "../src/bus/nats-bus.js";
 import { encodeMessage, type WindowRecord, windowsSubject } from "../src/contracts/index.js";
+import { freePort } from "../src/free-port.js";
 import { type AlertObservation, AlertState } from "../src/scorer/alert-state.js";
 import { explain } from "../src/scorer/explain.js";
 import { ModelRegistry } from "../src/scorer/registry.js";
@@ -149,17 +150,6 @@ function procCpuMs(pid: number): number {
   } catch {
     return Number.NaN;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function until(pred: () => boolean | Promise<boolean>, ms: number, every = 100) {

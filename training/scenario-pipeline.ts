@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
@@ -14,6 +13,7 @@ import type { Consumption } from "../src/bus/nats-bus.js";
 import { NatsBus } from "../src/bus/nats-bus.js";
 import type { VigilAlert, WindowRecord } from "../src/contracts/index.js";
 import { ErrorCodes, VigilError } from "../src/errors.js";
+import { freePort } from "../src/free-port.js";
 import { createSilentLogger } from "../src/telemetry/logger.js";
 import { createBusMetrics } from "../src/telemetry/metrics.js";
 import { type LocalAlertmanager, startAlertmanager } from "./local-alertmanager.js";
@@ -39,17 +39,6 @@ export interface ReceivedAlert {
   alert: VigilAlert;
   /** When the alert reached the bus (ms epoch). */
   at: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** How to run the vigil CLI the way this process runs (compiled, or TypeScript through tsx). */

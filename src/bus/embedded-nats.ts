@@ -6,9 +6,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
-import { type AddressInfo, connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { ErrorCodes, VigilError } from "../errors.js";
+import { freePort } from "../free-port.js";
 
 export interface EmbeddedNatsOptions {
   /** JetStream storage directory (created if missing). The config file is written here too. */
@@ -257,17 +258,6 @@ function renderConfig(s: Settings, serverName: string, port: number): string {
     lines.push(`authorization { user: ${q(s.auth.user)}, password: ${q(s.auth.password)} }`);
   }
   return `${lines.join("\n")}\n`;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((res, rej) => {
-    server.once("error", rej);
-    server.listen(0, "127.0.0.1", res);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((res) => server.close(() => res()));
-  return port;
 }
 
 /** Spawns the first candidate that exists; ENOENT on every one means nats-server is missing. */

@@ -2,10 +2,10 @@
  * The bus's connection options against real servers: user/password and token auth, and mutual
  * TLS with certificates made here by openssl (a CA, a server and a client certificate).
  */
+
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -13,6 +13,7 @@ import { Registry } from "prom-client";
 import { EmbeddedNats } from "../../src/bus/embedded-nats.js";
 import { NatsBus, type NatsBusOptions } from "../../src/bus/nats-bus.js";
 import { encodeMessage, windowsSubject } from "../../src/contracts/index.js";
+import { freePort } from "../../src/free-port.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { createBusMetrics } from "../../src/telemetry/metrics.js";
 import { makeWindow } from "../helpers/messages.js";
@@ -25,16 +26,6 @@ async function roundTrip(bus: NatsBus): Promise<void> {
   await bus.publish("window", windowsSubject("auth-agent", "h"), encodeMessage(makeWindow(1)));
   const info = await bus.manager.streams.info("VIGIL_WINDOWS");
   assert.ok(info.state.messages >= 1);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe("bus authentication", () => {

@@ -2,16 +2,17 @@
  * The README's main job, end to end: `vigil run` (embedded NATS + sensor), an agent started with
  * `vigil exec`, and its windows and events read back from the bus; then a clean shutdown.
  */
+
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Registry } from "prom-client";
 import { NatsBus } from "../../src/bus/nats-bus.js";
 import type { VigilEvent, WindowRecord } from "../../src/contracts/index.js";
+import { freePort } from "../../src/free-port.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { createBusMetrics } from "../../src/telemetry/metrics.js";
 import { REPO } from "../helpers/build-fixture.js";
@@ -20,17 +21,6 @@ import { waitFor } from "../helpers/sensor-harness.js";
 
 const TSX = import.meta.resolve("tsx");
 const CLI = join(REPO, "src/cli/main.ts");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForAsync(pred: () => Promise<boolean>, timeoutMs: number, what: string) {
   const end = Date.now() + timeoutMs;
