@@ -3,7 +3,7 @@
  * scorer and a real Alertmanager (vigil run), realistic agents of three types in a sandbox,
  * baselines captured and models trained here, then held-out benign sessions and each of the
  * eight attacks injected into a session. Every attack must be detected. False alarms on benign
- * sessions are printed, not asserted: 1 of 3 quick runs of this code still raised one (on about 35
+ * sessions are printed, not asserted: 2 of 4 quick runs of this code still raised one (on about 35
  * benign windows), so "no false alarm" is an open target of issue 6, stated in the report and
  * the README, rather than an assertion that would fail CI at random. A few minutes; root.
  */
