@@ -85,13 +85,26 @@ export function noveltySets(windows: readonly WindowRecord[]): NoveltySets {
 }
 
 /** The items of `w` its baseline never saw, by kind. */
+/**
+ * Lookup sets per novelty object, built once: the scorer calls novelItems for every window with
+ * the same (loaded model's) sets, which hold up to NOVELTY_MAX items each.
+ */
+const lookups = new WeakMap<
+  NoveltySets,
+  Record<"execs" | "destinations" | "fileAccess" | "privilege", Set<string>>
+>();
+
 export function novelItems(sets: NoveltySets, w: WindowRecord): { kind: string; value: string }[] {
-  const seen = {
-    execs: new Set(sets.execs),
-    destinations: new Set(sets.destinations),
-    fileAccess: new Set(sets.fileAccess),
-    privilege: new Set(sets.privilege),
-  };
+  let seen = lookups.get(sets);
+  if (seen === undefined) {
+    seen = {
+      execs: new Set(sets.execs),
+      destinations: new Set(sets.destinations),
+      fileAccess: new Set(sets.fileAccess),
+      privilege: new Set(sets.privilege),
+    };
+    lookups.set(sets, seen);
+  }
   const out: { kind: string; value: string }[] = [];
   for (const e of w.execs) if (!seen.execs.has(e.path)) out.push({ kind: "exec", value: e.path });
   for (const n of w.net) {
