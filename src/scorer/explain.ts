@@ -17,6 +17,7 @@
 import type { VigilAlert, WindowRecord } from "../contracts/index.js";
 import type { FeatureSpec } from "../features/index.js";
 import { featurize, ngramKey } from "../features/index.js";
+import { type NoveltySets, novelItems } from "../features/novelty.js";
 import { NGRAM_WEIGHTS } from "../model/window-model.js";
 import type { Anomaly, Explained } from "./types.js";
 
@@ -99,6 +100,39 @@ export function persistenceWrites(w: WindowRecord): Novel[] {
 }
 
 /**
+ * Privilege-escalation reconnaissance, by command line: a search for setuid or setgid files, a
+ * file-capability scan, listing one's sudo rights. What an intruder runs first on a foothold and
+ * no agent's task needs, so, like a persistence write, it counts whatever the baseline holds.
+ */
+const RECON_COMMANDS: { re: RegExp; what: string }[] = [
+  {
+    re: /^find\b.*\s-perm\s+[-/]?(u=s|g=s|u\+s|g\+s|[2467]000)(\s|$)/,
+    what: "searched for setuid files",
+  },
+  { re: /^getcap\b.*\s-r(\s|$)/, what: "scanned for file capabilities" },
+  { re: /^sudo\b.*\s(-l|-ll|--list)(\s|$)/, what: "listed its sudo rights" },
+];
+
+/** Reconnaissance commands run in the window, as novelty items of kind "recon". */
+export function reconCommands(w: WindowRecord): Novel[] {
+  const out: Novel[] = [];
+  for (const e of w.execs) {
+    const line = [e.path.split("/").pop() ?? e.path, ...e.argv.slice(1)].join(" ");
+    const hit = RECON_COMMANDS.find((r) => r.re.test(line));
+    if (hit) out.push({ kind: "recon", value: `${hit.what} (${line.slice(0, 80)})` });
+  }
+  return out;
+}
+
+/**
+ * Everything in `w` to name as new: what its baseline never saw (novelItems), persistence
+ * writes and reconnaissance commands.
+ */
+export function windowNovelty(sets: NoveltySets, w: WindowRecord): Novel[] {
+  return [...novelItems(sets, w), ...persistenceWrites(w), ...reconCommands(w)];
+}
+
+/**
  * Novelty that is dangerous on its own, whatever the score: a write to a persistence location, a secret file (keys, credentials,
  * /etc/shadow) this agent type never touched in its baseline, a privilege call it never made,
  * or a program it never ran together with a destination it never reached.
@@ -115,7 +149,11 @@ export function riskyNovelty(novel: readonly Novel[]): boolean {
       n.kind === "destination" && (!isUnixDestination(n.value) || CONTAINER_SOCKET.test(n.value)),
   );
   return (
-    secret || kinds.has("privilege") || kinds.has("deletions") || (kinds.has("exec") && outward)
+    secret ||
+    kinds.has("privilege") ||
+    kinds.has("deletions") ||
+    kinds.has("recon") ||
+    (kinds.has("exec") && outward)
   );
 }
 
@@ -252,6 +290,7 @@ function novelWords(item: Novel, w: WindowRecord): string {
       return `${verb} a ${fileWords(cls)}${named ? ` (${named})` : ""}`;
     }
     case "deletions":
+    case "recon":
       return item.value;
     case "privilege": {
       const call = w.privilege.find((p) => p.syscall === item.value);

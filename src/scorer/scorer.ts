@@ -17,11 +17,10 @@ import {
   type VigilAlert,
   type WindowRecord,
 } from "../contracts/index.js";
-import { novelItems } from "../features/novelty.js";
 import type { WindowModel, WindowScore } from "../model/window-model.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ScorerMetrics } from "../telemetry/metrics.js";
-import { persistenceWrites, riskyNovelty, scoreRatio } from "./explain.js";
+import { riskyNovelty, scoreRatio, windowNovelty } from "./explain.js";
 import type { AlertAction, Anomaly, Explained, ModelRegistryView } from "./types.js";
 
 export interface ScorerOptions {
@@ -137,7 +136,7 @@ export class Scorer {
       return;
     }
     const manifest = model.manifest;
-    const novel = [...novelItems(manifest.novelty, w), ...persistenceWrites(w)];
+    const novel = windowNovelty(manifest.novelty, w);
     const decision = this.p.sampler.decide(w, novel.length > 0);
     if (decision === "skip") {
       metrics.skipped.inc({ agent_type: type, reason: "sampled_out" });

@@ -15,9 +15,11 @@ import {
   explainScore,
   featureWords,
   persistenceWrites,
+  reconCommands,
   riskyNovelty,
   scoreRatio,
   severity,
+  windowNovelty,
 } from "../../src/scorer/explain.js";
 import type { Anomaly } from "../../src/scorer/types.js";
 import { prng } from "../../training/random.js";
@@ -456,6 +458,46 @@ test("persistenceWrites: shell startup files, systemd and autostart units, cront
   const [first] = persistenceWrites(w);
   assert.ok(first);
   assert.equal(severity(0.5, [first]), "critical");
+});
+
+test("reconCommands: setuid searches, capability scans and sudo -l, by command line; not ordinary finds", () => {
+  const exec = (path: string, argv: string[]) => ({
+    path,
+    argv,
+    pid: 9,
+    ppid: 8,
+    uid: 0,
+    count: 1,
+  });
+  const w = makeWindow(0, {
+    execs: [
+      exec("/usr/bin/find", ["find", "/", "-xdev", "-perm", "-4000", "-type", "f"]),
+      exec("/usr/bin/find", ["find", "/usr", "-perm", "/u=s"]),
+      exec("/usr/sbin/getcap", ["getcap", "-r", "/usr/bin"]),
+      exec("/usr/bin/sudo", ["sudo", "-l"]),
+      exec("/usr/bin/find", ["find", ".", "-name", "*.ts", "-perm", "-644"]),
+      exec("/usr/bin/find", ["find", "src", "-type", "f"]),
+      exec("/usr/bin/sudo", ["sudo", "apt-get", "update"]),
+      exec("/usr/bin/grep", ["grep", "-r", "perm -4000", "notes"]),
+    ],
+  });
+  const recon = reconCommands(w);
+  assert.deepEqual(
+    recon.map((n) => n.value.split(" (")[0]),
+    [
+      "searched for setuid files",
+      "searched for setuid files",
+      "scanned for file capabilities",
+      "listed its sudo rights",
+    ],
+  );
+  assert.equal(recon[0]?.value, "searched for setuid files (find / -xdev -perm -4000 -type f)");
+  assert.ok(riskyNovelty(recon.slice(3)), "recon alone is risky");
+  // windowNovelty names them with what the baseline never saw.
+  const all = windowNovelty(noveltySets([]), w);
+  assert.ok(
+    all.some((n) => n.kind === "exec") && all.filter((n) => n.kind === "recon").length === 4,
+  );
 });
 
 test("riskyNovelty: a mass deletion", () => {
