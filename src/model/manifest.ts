@@ -83,6 +83,9 @@ export const modelManifestSchema = z
       method: z.enum(["empirical", "lognormal-tail"]),
       empirical: finite,
       tail: finite,
+      /** How many scores the threshold was set on, and from how many folds (1: validation only). */
+      windows: z.number().int().min(0).optional(),
+      folds: z.number().int().min(1).optional(),
     }),
     scoreStats: z.object({ fit: scoreStatsSchema, validation: scoreStatsSchema }),
     /** The fit split's per-feature mean and (floored) std, in feature order. */

@@ -73,9 +73,12 @@ describe("trainModel", () => {
     assert.equal(m.vigilVersion, JSON.parse(readFileSync("package.json", "utf8")).version);
     const bytes = readFileSync(join(dir, "model.onnx"));
     assert.equal(m.model.sha256, createHash("sha256").update(bytes).digest("hex"));
-    // 0.001 of 300 windows allows no alarm: the empirical threshold is their maximum, and 300
-    // windows are too few to resolve 0.1 %, so the log-normal tail (if larger) is used.
-    assert.equal(m.calibration.empirical, m.scoreStats.validation.max);
+    // Cross-fitted: the 300 validation windows scored by this model, the 1200 fit windows in 4
+    // blocks, each by the same candidate retrained without it. 0.001 of 1500 allows one alarm,
+    // too few to resolve 0.1 %, so the log-normal tail (if larger) is used.
+    assert.equal(m.calibration.folds, 5);
+    assert.equal(m.calibration.windows, WINDOWS);
+    assert.ok(m.calibration.empirical >= m.scoreStats.validation.p99);
     assert.equal(m.calibration.method, "lognormal-tail");
     assert.equal(m.threshold, Math.max(m.calibration.empirical, m.calibration.tail));
     assert.deepEqual(
@@ -223,6 +226,36 @@ describe("trainModel", () => {
     assert.ok(
       !r.manifest.novelty.fileAccess.includes("secret:read"),
       "the attack's secret read was not learned",
+    );
+  });
+
+  test("novelty sets hold every baseline window's items, the latest (validation) ones too", async () => {
+    const random = prng(4);
+    const windows = Array.from({ length: 250 }, (_, i) => benign(30_000 + i, random));
+    const last = windows.at(-1);
+    assert.ok(last);
+    last.execs.push({
+      path: "/usr/bin/rare-tool",
+      argv: ["rare-tool"],
+      pid: 9,
+      ppid: 8,
+      uid: 0,
+      count: 1,
+    });
+    writeCapture(join(root, "late"), windows);
+    const options = quick({
+      dataDirs: [join(root, "late")],
+      out: join(root, "models", "late"),
+      family: "autoencoder",
+      calibrationFolds: 1,
+    });
+    const r = await trainModel(options, () => {});
+    assert.equal(r.manifest.data.windows.validation, 50);
+    assert.ok(r.manifest.novelty.execs.includes("/usr/bin/rare-tool"), "a late window's exec");
+    assert.equal(r.manifest.calibration.windows, 50, "one fold: the validation windows alone");
+    await assert.rejects(
+      trainModel({ ...options, calibrationFolds: 0 }, () => {}),
+      (e) => isVigilError(e, ErrorCodes.USAGE) && e.message.includes("calibrationFolds"),
     );
   });
 
