@@ -10,7 +10,7 @@
  *    sessions, and ROC AUC of benign windows against windows during attacks. Window scores
  *    are recomputed with the very model files the scorer loaded (WindowModel, as the scorer).
  */
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { captureWindows } from "../src/bus/capture.js";
 import type { WindowRecord } from "../src/contracts/index.js";
@@ -296,6 +296,25 @@ async function measure(
     const list = alertsBySession.get(a.alert.agentId) ?? [];
     list.push(a);
     alertsBySession.set(a.alert.agentId, list);
+  }
+  // Every held-out session's windows and alerts, one JSON line each: the data behind the report,
+  // kept by `vigil eval scenarios --keep-data` for re-scoring without running the agents again.
+  const heldout = openSync(join(o.dir, "heldout.jsonl"), "w");
+  try {
+    for (const { result: r, attack } of results) {
+      const line = JSON.stringify({
+        sessionId: r.sessionId,
+        agentType: r.agentType,
+        ...(attack ? { attack, attackAt: r.attack?.startedAt } : {}),
+        startedAt: r.startedAt,
+        endedAt: r.endedAt,
+        alerts: alertsBySession.get(r.sessionId) ?? [],
+        windows: bySession.get(r.sessionId) ?? [],
+      });
+      writeSync(heldout, `${line}\n`);
+    }
+  } finally {
+    closeSync(heldout);
   }
   const types: Record<string, TypeOutcome> = {};
   const attacks: AttackOutcome[] = [];

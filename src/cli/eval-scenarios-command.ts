@@ -3,13 +3,13 @@
  * real pipeline (training/scenario-eval.ts); prints a summary or JSON and writes report.md,
  * timelines.svg and evaluation.json.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ErrorCodes, VigilError } from "../errors.js";
 
-const HELP = `usage: vigil eval scenarios [--quick] [--json] [--out DIR] [--seed N]
+const HELP = `usage: vigil eval scenarios [--quick] [--json] [--out DIR] [--seed N] [--keep-data]
 
 Runs Vigil for real (vigil run: the eBPF sensor, NATS, the scorer, a local Alertmanager) and
 realistic agents (coding, research, data) driven by a scripted chat-completions endpoint on
@@ -22,10 +22,19 @@ whether and how fast it was detected and, per agent type, false alarms. Needs ro
                 every attack on every type)
   --out DIR     where report.md, timelines.svg and evaluation.json go (default ./eval-scenarios)
   --json        print the evaluation's summary as JSON
-  --seed N      seed of the sessions, attacks and models (default 0)`;
+  --seed N      seed of the sessions, attacks and models (default 0)
+  --keep-data   also keep the data in DIR/data: each type's baseline capture and model, and
+                heldout.jsonl (every held-out session: its windows, alerts and attack start)`;
 
 export async function evalScenariosCommand(argv: string[]): Promise<number> {
-  let values: { quick: boolean; json: boolean; out: string; seed: string; help?: boolean };
+  let values: {
+    quick: boolean;
+    json: boolean;
+    out: string;
+    seed: string;
+    "keep-data": boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -34,6 +43,7 @@ export async function evalScenariosCommand(argv: string[]): Promise<number> {
         json: { type: "boolean", default: false },
         out: { type: "string", default: "eval-scenarios" },
         seed: { type: "string", default: "0" },
+        "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -66,6 +76,15 @@ export async function evalScenariosCommand(argv: string[]): Promise<number> {
     });
     const out = resolve(values.out);
     writeScenarioReport(out, e, { quick: values.quick });
+    if (values["keep-data"]) {
+      const data = join(out, "data");
+      rmSync(data, { recursive: true, force: true });
+      const parts = [["captures"], ["heldout.jsonl"], ["pipeline", "models"]];
+      for (const part of parts) {
+        cpSync(join(scratch, ...part), join(data, part.at(-1) as string), { recursive: true });
+      }
+      log(`data kept in ${data} (captures/, models/, heldout.jsonl)`);
+    }
     if (values.json) {
       process.stdout.write(
         `${JSON.stringify({ totals: e.totals, types: e.types, attacks: e.attacks })}\n`,
