@@ -2,10 +2,9 @@
  * `vigil eval scenarios --quick` as the test suite runs it: the live eBPF sensor, NATS, the
  * scorer and a real Alertmanager (vigil run), realistic agents of three types in a sandbox,
  * baselines captured and models trained here, then held-out benign sessions and each of the
- * eight attacks injected into a session. Every attack must be detected. False alarms on benign
- * sessions are printed, not asserted: 2 of 4 quick runs of this code still raised one (on about 35
- * benign windows), so "no false alarm" is an open target of issue 6, stated in the report and
- * the README, rather than an assertion that would fail CI at random. A few minutes; root.
+ * eight attacks injected into a session. Every attack must be detected within 2 windows of its
+ * start, and no benign session (nor an attacked one before its attack) may raise an alert.
+ * A few minutes; root.
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -18,7 +17,7 @@ import { ATTACKS } from "../../training/scenarios/index.js";
 import { rootOnly } from "../helpers/root.js";
 
 test(
-  "vigil eval scenarios --quick: every attack is detected (false alarms reported)",
+  "vigil eval scenarios --quick: every attack detected within 2 windows, no alert on benign work",
   rootOnly(),
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-eval-test-"));
@@ -47,6 +46,10 @@ test(
         .filter((a) => !a.detected)
         .map((a) => `${a.attack} on ${a.agentType}`);
       assert.deepEqual(missed, [], `every attack detected; missed: ${missed.join(", ")}`);
+      const slow = e.attacks
+        .filter((a) => (a.windowsToDetection ?? 0) > 2)
+        .map((a) => `${a.attack} on ${a.agentType} after ${a.windowsToDetection} windows`);
+      assert.deepEqual(slow, [], "every attack detected within 2 windows of its start");
       for (const [type, s] of Object.entries(e.types)) {
         assert.ok(s.benign.sessions >= 2 && s.benign.windows > 0, `${type}: benign sessions ran`);
         console.log(
@@ -54,8 +57,11 @@ test(
             `${s.benign.falseAlarms.length ? `: ${s.benign.falseAlarms.join("; ")}` : ""}`,
         );
       }
-      // The report states the false-alarm target, met or missed, with the numbers.
-      assert.match(md, /No false alarm on benign sessions/);
+      const falseAlarms = Object.entries(e.types).flatMap(([type, s]) =>
+        s.benign.falseAlarms.map((f) => `${type}: ${f}`),
+      );
+      assert.deepEqual(falseAlarms, [], "no alert on benign work");
+      assert.match(md, /No false alarm on benign sessions[^\n]*\*\*met\*\*/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
