@@ -449,7 +449,8 @@ export const FULL: Omit<ScenarioEvalOptions, "dir" | "seed" | "log"> = {
   windowSeconds: 2,
   agentTypes: AGENT_TYPES,
   attacks: ATTACKS,
-  baselineSessions: 30,
+  // About 550 windows a type: at least the 500 `vigil run` learns from before it scores.
+  baselineSessions: 60,
   benignSessions: 10,
   benignSeconds: 30 * 60,
   tasks: [6, 14],
