@@ -29,6 +29,8 @@ export interface DemoOptions {
 
 export async function runDemo(o: DemoOptions): Promise<GettableAlert | undefined> {
   const dir = mkdtempSync(join(tmpdir(), "vigil-demo-"));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", removeDir);
   const say = o.say;
   say("1/4 starting Vigil: the eBPF sensor, NATS, the scorer and a local Alertmanager ...");
   const sandbox = await createSandbox({ seed: o.seed });
@@ -92,7 +94,8 @@ export async function runDemo(o: DemoOptions): Promise<GettableAlert | undefined
   } finally {
     await sandbox.close();
     await pipeline.stop();
-    rmSync(dir, { recursive: true, force: true });
+    process.off("exit", removeDir);
+    removeDir();
   }
 }
 

@@ -47,10 +47,13 @@ receivers:
   - name: "null"
 `;
 
-const running = new Set<ChildProcess>();
-// A test process that dies must not leave Alertmanagers behind.
+const running = new Map<ChildProcess, string>();
+// A process that dies (a failed test, Ctrl-C) must not leave Alertmanagers or their files behind.
 process.on("exit", () => {
-  for (const c of running) c.kill("SIGKILL");
+  for (const [c, dir] of running) {
+    c.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 function findBinary(): string {
@@ -104,7 +107,7 @@ export async function startAlertmanager(): Promise<LocalAlertmanager> {
       }),
     );
     child = c;
-    running.add(c);
+    running.set(c, dir);
     const until = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       if (gone) {

@@ -121,6 +121,10 @@ export class VigilPipeline {
       stderr = (stderr + d.toString()).slice(-8000);
     });
     const exited = new Promise<number | null>((r) => run.on("exit", (code) => r(code)));
+    // If this process exits first (an error, Ctrl-C), vigil run still stops its sensor and NATS.
+    const stopOnExit = () => run.kill("SIGINT");
+    process.once("exit", stopOnExit);
+    void exited.then(() => process.off("exit", stopOnExit));
     const urlFile = join(dataDir, "nats", "url");
     const deadline = Date.now() + 60_000;
     let gone = false;

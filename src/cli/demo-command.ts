@@ -1,6 +1,7 @@
 /** `vigil demo`: learn one agent type, attack it, print the alert as Alertmanager shows it. */
 import { parseArgs } from "node:util";
 import { ErrorCodes, VigilError } from "../errors.js";
+import { exitOnSignals } from "./signals.js";
 
 const HELP = `usage: vigil demo [--agent-type coding-agent|research-agent|data-agent] [--attack NAME]
 
@@ -65,6 +66,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     );
   }
   const { runDemo } = await import("../../training/demo.js");
+  exitOnSignals("demo");
   const alert = await runDemo({
     agentType: type,
     attack,

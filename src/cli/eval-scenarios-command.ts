@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ErrorCodes, VigilError } from "../errors.js";
+import { exitOnSignals } from "./signals.js";
 
 const HELP = `usage: vigil eval scenarios [--quick] [--json] [--out DIR] [--seed N] [--keep-data]
 
@@ -67,6 +68,9 @@ export async function evalScenariosCommand(argv: string[]): Promise<number> {
   const { writeScenarioReport } = await import("../../training/scenario-report.js");
   const log = (line: string) => process.stderr.write(`vigil eval: ${line}\n`);
   const scratch = mkdtempSync(join(tmpdir(), "vigil-eval-scenarios-"));
+  const removeScratch = () => rmSync(scratch, { recursive: true, force: true });
+  process.once("exit", removeScratch);
+  exitOnSignals("eval scenarios");
   try {
     const e = await evaluateScenarios({
       ...(values.quick ? QUICK : FULL),
@@ -107,6 +111,7 @@ export async function evalScenariosCommand(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    process.off("exit", removeScratch);
+    removeScratch();
   }
 }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -71,6 +71,60 @@ test(
       [...ours()].filter((f) => !before.has(f)),
       [],
       "demo left files in /tmp",
+    );
+  },
+);
+
+/** Pids whose environment mentions `text` (the children of a demo carry its directory). */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "latin1").includes(text)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+test(
+  "vigil demo: SIGTERM mid-way stops vigil run (sensor, NATS) and Alertmanager and removes its files",
+  rootOnly(),
+  async () => {
+    const demoDirs = () =>
+      readdirSync(tmpdir()).filter((f) => /^vigil-(demo|scenario|am)-/.test(f));
+    const before = new Set(demoDirs());
+    const child = spawn(process.execPath, ["--import", TSX, CLI, "demo"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    const deadline = Date.now() + 60_000;
+    while (!stdout.includes("2/4 learning") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(stdout.includes("2/4 learning"), `demo started:\n${stdout}`);
+    const ours = demoDirs().filter((f) => !before.has(f));
+    const dir = ours.find((f) => f.startsWith("vigil-demo-"));
+    assert.ok(dir, `the demo's directory: ${ours.join(", ")}`);
+    assert.ok(processesMentioning(join(tmpdir(), dir)).length > 0, "vigil run is running");
+    child.kill("SIGTERM");
+    assert.equal(await exited, 143);
+    // vigil run got SIGINT from the exit hook and stops its sensor and NATS by itself.
+    const until = Date.now() + 30_000;
+    while (processesMentioning(join(tmpdir(), dir)).length > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(processesMentioning(join(tmpdir(), dir)), [], "no process of the demo left");
+    assert.deepEqual(
+      demoDirs().filter((f) => !before.has(f)),
+      [],
+      "the sandbox, the pipeline's and Alertmanager's directories are removed",
     );
   },
 );

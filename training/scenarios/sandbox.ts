@@ -73,6 +73,9 @@ export async function createSandbox(options: { seed: number }): Promise<Sandbox>
     throw e;
   }
   let closed = false;
+  // A process that exits without close() (an error, Ctrl-C) still removes the fake HOME.
+  const removeOnExit = () => rmSync(root, { recursive: true, force: true });
+  process.once("exit", removeOnExit);
   return {
     root,
     home,
@@ -92,6 +95,7 @@ export async function createSandbox(options: { seed: number }): Promise<Sandbox>
     close: async () => {
       if (closed) return;
       closed = true;
+      process.off("exit", removeOnExit);
       await Promise.all([llm.close(), services.close()]);
       rmSync(root, { recursive: true, force: true });
     },
