@@ -73,6 +73,7 @@ async function main(argv: string[]): Promise<void> {
       try {
         const m = model.manifest;
         let benign = 0;
+        let maxBenign = 0;
         const falseAlarms: string[] = [];
         console.log(`${type}: ${m.selection.chosen}, threshold ${m.threshold.toPrecision(4)}`);
         for (const s of list) {
@@ -84,7 +85,10 @@ async function main(argv: string[]): Promise<void> {
             const risky = riskyNovelty(novel);
             const alerting = ratio > 1 || risky;
             const during = s.attackAt !== undefined && Date.parse(w.end) >= s.attackAt;
-            if (!during) benign++;
+            if (!during) {
+              benign++;
+              maxBenign = Math.max(maxBenign, ratio);
+            }
             if (alerting && !during) {
               falseAlarms.push(
                 `  FALSE ${s.sessionId} #${w.seq}: ratio ${ratio.toFixed(2)}${risky ? " risky" : ""} ${novel.map((n) => `${n.kind}=${n.value}`).join(", ")}`,
@@ -111,7 +115,9 @@ async function main(argv: string[]): Promise<void> {
             );
           }
         }
-        console.log(`  ${falseAlarms.length} false alarm windows of ${benign} benign`);
+        console.log(
+          `  ${falseAlarms.length} false alarm windows of ${benign} benign (highest score ${maxBenign.toFixed(2)}× the threshold)`,
+        );
         for (const f of falseAlarms) console.log(f);
       } finally {
         await model.close();
