@@ -16,7 +16,8 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import type { WindowRecord } from "../src/contracts/index.js";
 import { WindowModel } from "../src/model/window-model.js";
-import { riskyNovelty, windowNovelty } from "../src/scorer/explain.js";
+import { completingPair, riskyNovelty, windowNovelty } from "../src/scorer/explain.js";
+import { RecentNovelty } from "../src/scorer/recent-novelty.js";
 import { trainModel } from "./train.js";
 
 interface HeldOut {
@@ -79,9 +80,15 @@ async function main(argv: string[]): Promise<void> {
         for (const s of list) {
           const windows = [...s.windows].sort((a, b) => a.seq - b.seq);
           const scores = await model.scores(windows);
+          // As the scorer sees them, in order: each window with what its neighbour completes.
+          const recent = new RecentNovelty();
+          const novelties = windows.map((w) => {
+            const own = windowNovelty(m.novelty, w);
+            return [...own, ...completingPair(own, recent.neighbours(w, own))];
+          });
           windows.forEach((w, i) => {
             const ratio = (scores[i] ?? 0) / m.threshold;
-            const novel = windowNovelty(m.novelty, w);
+            const novel = novelties[i] ?? [];
             const risky = riskyNovelty(novel);
             const alerting = ratio > 1 || risky;
             const during = s.attackAt !== undefined && Date.parse(w.end) >= s.attackAt;
@@ -99,7 +106,7 @@ async function main(argv: string[]): Promise<void> {
             const first = windows.findIndex(
               (w, i) =>
                 Date.parse(w.end) >= (s.attackAt ?? 0) &&
-                ((scores[i] ?? 0) > m.threshold || riskyNovelty(windowNovelty(m.novelty, w))),
+                ((scores[i] ?? 0) > m.threshold || riskyNovelty(novelties[i] ?? [])),
             );
             const k = windows.filter(
               (w, i) => Date.parse(w.end) >= (s.attackAt ?? 0) && i <= first,

@@ -143,11 +143,7 @@ export function riskyNovelty(novel: readonly Novel[]): boolean {
     const cls = n.kind === "file" ? fileAccess(n.value).cls : undefined;
     return cls === "secret" || cls === "persistence";
   });
-  // A new local socket is IPC, not a way out, unless it is a container runtime's.
-  const outward = novel.some(
-    (n) =>
-      n.kind === "destination" && (!isUnixDestination(n.value) || CONTAINER_SOCKET.test(n.value)),
-  );
+  const outward = novel.some(isOutward);
   return (
     secret ||
     kinds.has("privilege") ||
@@ -158,6 +154,27 @@ export function riskyNovelty(novel: readonly Novel[]): boolean {
 }
 
 const CONTAINER_SOCKET = /(docker|containerd|podman|crio|buildkit)[^ ]*\.sock/;
+
+/** A new destination that leads out: a local socket is IPC, unless it is a container runtime's. */
+function isOutward(n: Novel): boolean {
+  return (
+    n.kind === "destination" && (!isUnixDestination(n.value) || CONTAINER_SOCKET.test(n.value))
+  );
+}
+
+/**
+ * An attack does not keep to window boundaries: a script fetched in one window and run in the
+ * next are, together, a new program and a new way out. Given a window's novel items and those
+ * of the same instance's neighbouring windows, returns the neighbours' items that complete that
+ * pair (new destinations if the window has a new program, and the reverse), else nothing.
+ */
+export function completingPair(novel: readonly Novel[], neighbours: readonly Novel[]): Novel[] {
+  const exec = novel.some((n) => n.kind === "exec");
+  const outward = novel.some(isOutward);
+  if (exec === outward) return [];
+  const wanted = exec ? neighbours.filter(isOutward) : neighbours.filter((n) => n.kind === "exec");
+  return wanted.filter((n, i) => wanted.findIndex((m) => m.value === n.value) === i);
+}
 
 /** destinationKey of a unix socket: its address is a path ("/...") or abstract ("@..."). */
 function isUnixDestination(value: string): boolean {

@@ -20,7 +20,8 @@ import {
 import type { WindowModel, WindowScore } from "../model/window-model.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ScorerMetrics } from "../telemetry/metrics.js";
-import { riskyNovelty, scoreRatio, windowNovelty } from "./explain.js";
+import { completingPair, riskyNovelty, scoreRatio, windowNovelty } from "./explain.js";
+import { RecentNovelty } from "./recent-novelty.js";
 import type { AlertAction, Anomaly, Explained, ModelRegistryView } from "./types.js";
 
 export interface ScorerOptions {
@@ -69,6 +70,7 @@ export class Scorer {
   private readonly batcher: Batcher;
   private readonly alertOnRiskyNovelty: boolean;
   private readonly activity = new Map<string, TypeActivity>();
+  private readonly recent = new RecentNovelty();
 
   private constructor(
     o: ScorerOptions,
@@ -136,7 +138,9 @@ export class Scorer {
       return;
     }
     const manifest = model.manifest;
-    const novel = windowNovelty(manifest.novelty, w);
+    const own = windowNovelty(manifest.novelty, w);
+    // With what its neighbouring windows completed (a fetch in one, the run in the next).
+    const novel = [...own, ...completingPair(own, this.recent.neighbours(w, own))];
     const decision = this.p.sampler.decide(w, novel.length > 0);
     if (decision === "skip") {
       metrics.skipped.inc({ agent_type: type, reason: "sampled_out" });

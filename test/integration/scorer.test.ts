@@ -156,6 +156,49 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
     assert.match(status.agentTypes[AGENT].lastAlert.summary, /evil-1/);
   });
 
+  test("a script fetched in one window and run in the next alert together; either alone does not", async () => {
+    const fetched = (w: WindowRecord): WindowRecord => ({
+      ...w,
+      net: [
+        ...w.net,
+        {
+          direction: "out",
+          protocol: "tcp",
+          family: "inet",
+          address: "127.0.0.1",
+          port: 8443,
+          connections: 1,
+          bytesOut: 90,
+          bytesIn: 2000,
+          sends: 1,
+          recvs: 2,
+        },
+      ],
+    });
+    const ran = (w: WindowRecord): WindowRecord => ({
+      ...w,
+      execs: [
+        ...w.execs,
+        { path: "/tmp/work/update.sh", argv: ["./update.sh"], pid: 77, ppid: 1, uid: 0, count: 1 },
+      ],
+    });
+    const before = scoredCount();
+    // Alone: a new destination (split-a), a new program (split-b), each in its own instance.
+    await publish(stamp(fetched(benign(7000, random)), "split-a"));
+    await publish(stamp(ran(benign(7001, random)), "split-b"));
+    // Together, in consecutive windows of one instance.
+    await publish(stamp(fetched(benign(7002, random)), "split-c"));
+    await publish(stamp(ran(benign(7003, random)), "split-c"));
+    await until(() => scoredCount() >= before + 4, "4 windows scored");
+    await until(async () => (await amAlert("split-c")) !== undefined, "split-c's alert");
+    const a = (await amAlert("split-c")) as GettableAlert;
+    assert.equal(a.labels.severity, "critical");
+    assert.match(a.annotations.summary ?? "", /ran \/tmp\/work\/update\.sh/);
+    assert.match(a.annotations.summary ?? "", /127\.0\.0\.1:8443/);
+    assert.equal(await amAlert("split-a"), undefined);
+    assert.equal(await amAlert("split-b"), undefined);
+  });
+
   test("Alertmanager down, then up: the alert raised meanwhile arrives", async () => {
     await am.stop();
     await publish(stamp(attack(10), "evil-2"));

@@ -11,6 +11,7 @@ import { novelItems, noveltySets } from "../../src/features/novelty.js";
 import type { ModelManifest, NgramWeighting } from "../../src/model/manifest.js";
 import type { WindowScore } from "../../src/model/window-model.js";
 import {
+  completingPair,
   explain,
   explainScore,
   featureWords,
@@ -21,6 +22,7 @@ import {
   severity,
   windowNovelty,
 } from "../../src/scorer/explain.js";
+import { RecentNovelty } from "../../src/scorer/recent-novelty.js";
 import type { Anomaly } from "../../src/scorer/types.js";
 import { prng } from "../../training/random.js";
 import { attack, benign } from "../helpers/agent-windows.js";
@@ -498,6 +500,40 @@ test("reconCommands: setuid searches, capability scans and sudo -l, by command l
   assert.ok(
     all.some((n) => n.kind === "exec") && all.filter((n) => n.kind === "recon").length === 4,
   );
+});
+
+test("completingPair: a neighbour's new destination completes a new program, and the reverse; nothing else", () => {
+  const exec = { kind: "exec", value: "/tmp/x/update.sh" };
+  const out = { kind: "destination", value: "out tcp 127.0.0.1:8443" };
+  const ipc = { kind: "destination", value: "out unix /run/app.sock:0" };
+  const secret = { kind: "file", value: "~/.ssh/id_rsa (secret:read)" };
+  assert.deepEqual(completingPair([exec], [out, ipc, secret, out]), [out]);
+  assert.deepEqual(completingPair([out], [exec, secret]), [exec]);
+  assert.deepEqual(completingPair([exec, out], [exec, out]), [], "already a pair on its own");
+  assert.deepEqual(completingPair([exec], [ipc]), [], "a local socket is no way out");
+  assert.deepEqual(completingPair([secret], [exec, out]), []);
+  assert.ok(riskyNovelty([exec, ...completingPair([exec], [out])]));
+});
+
+test("RecentNovelty: a window sees its neighbours' items whichever arrives first; instances apart; bounded", () => {
+  const exec = { kind: "exec", value: "/tmp/x/update.sh" };
+  const out = { kind: "destination", value: "out tcp 127.0.0.1:8443" };
+  const win = (agentId: string, seq: number) => ({ ...makeWindow(seq), agentId, seq });
+  const r = new RecentNovelty(2);
+  assert.deepEqual(r.neighbours(win("a", 10), [out]), []);
+  assert.deepEqual(r.neighbours(win("a", 11), [exec]), [out], "the previous window's");
+  assert.deepEqual(r.neighbours(win("b", 11), [out]), [], "another instance's are not mixed in");
+  assert.deepEqual(r.neighbours(win("a", 13), []), [], "not adjacent");
+  const late = new RecentNovelty();
+  late.neighbours(win("c", 21), [exec]);
+  assert.deepEqual(
+    late.neighbours(win("c", 20), [out]),
+    [exec],
+    "the next window's, arrived first",
+  );
+  r.neighbours(win("d", 1), []);
+  assert.equal(r.instances, 2, "the least recently seen instance is forgotten");
+  assert.deepEqual(r.neighbours(win("b", 12), []), [], "b, seen before a's last window, was");
 });
 
 test("riskyNovelty: a mass deletion", () => {
