@@ -43,7 +43,7 @@ export function scenarioMarkdown(e: ScenarioEvaluation, context: { quick: boolea
     `- No false alarm on benign sessions, window false-positive rate ≤ 0.1 %: ${
       falseAlarmTarget.length === 0
         ? "**met**"
-        : `**missed** for ${falseAlarmTarget.map(([type, s]) => `${type} (${s.benign.alerts} alerts, ${pct(s.benign.windowFpr)} of windows)`).join(", ")}`
+        : `**missed** for ${falseAlarmTarget.map(([type, s]) => `${type} (${s.benign.alerts} alert${s.benign.alerts === 1 ? "" : "s"}, ${pct(s.benign.windowFpr)} of windows)`).join(", ")}`
     }. ${context.quick || t.benignHours < 0.45 ? `Only ${num(t.benignHours * 60)} minutes of benign sessions were run, not the 30 minutes per type the target asks for: run without --quick for that.` : ""}`,
     "",
     "## Per attack",
