@@ -108,21 +108,68 @@ export function tailThreshold(
   return Math.exp(mu + probit(1 - targetFar) * sigma);
 }
 
+/** Fewest scores the Pareto tail is fitted to, and the share of the largest it takes. */
+const MIN_EXCEEDANCES = 10;
+const EXCEEDANCE_SHARE = 0.1;
+
+/**
+ * Peaks over threshold: a generalised Pareto distribution fitted, by probability-weighted
+ * moments (Hosking and Wallis, 1987), to the excesses of the largest 10 % of `normalScores`
+ * (at least 10) over the next score down, read at `targetFar`. Scores whose tail is heavier
+ * than a log-normal's (an autoencoder's top-k errors are) are extrapolated past the largest
+ * one, where the log-normal fit can fall below it. NaN when there are too few scores or the
+ * fit fails (a tail too heavy for the estimator, xi >= 1).
+ */
+export function paretoTailThreshold(
+  normalScores: Float64Array,
+  targetFar: number = DEFAULT_TARGET_FAR,
+): number {
+  checkFar(targetFar);
+  if (targetFar === 0) return Number.POSITIVE_INFINITY;
+  const n = normalScores.length;
+  const k = Math.max(MIN_EXCEEDANCES, Math.round(EXCEEDANCE_SHARE * n));
+  if (n < 2 * k) return Number.NaN;
+  const sorted = Float64Array.from(normalScores).sort();
+  const u = sorted[n - k - 1] as number;
+  const excess = sorted.subarray(n - k).map((v) => v - u);
+  let a0 = 0;
+  let a1 = 0;
+  excess.forEach((y, i) => {
+    a0 += y / k;
+    a1 += (((k - 1 - i) / (k - 1)) * y) / k; // y * (1 - F(y)), F empirical
+  });
+  const d = a0 - 2 * a1;
+  if (!(d > 0 && a0 > 0)) return Number.NaN;
+  const xi = 2 - a0 / d;
+  const sigma = (2 * a0 * a1) / d;
+  if (!(xi < 1 && sigma > 0)) return Number.NaN;
+  const r = (targetFar * n) / k; // the target as a share of the exceedances
+  if (r >= 1) return u;
+  return Math.abs(xi) < 1e-9 ? u - sigma * Math.log(r) : u + (sigma / xi) * (r ** -xi - 1);
+}
+
 /** Below this many expected alarms in the validation set the empirical quantile is too coarse. */
 export const MIN_EXPECTED_ALARMS = 10;
 
 export interface Calibration {
   threshold: number;
-  /** "empirical" when the validation set resolves the target; else the larger of both. */
-  method: "empirical" | "lognormal-tail";
+  /**
+   * "empirical" when the scores resolve the target; else "extreme-tail": the largest of the
+   * empirical, log-normal and Pareto thresholds. ("lognormal-tail", the largest of the first
+   * two, is what models before the Pareto fit say.)
+   */
+  method: "empirical" | "lognormal-tail" | "extreme-tail";
   empirical: number;
+  /** The log-normal tail threshold. */
   tail: number;
+  /** The generalised Pareto tail threshold, when it could be fitted. */
+  pareto?: number;
 }
 
 /**
- * The model's threshold: the empirical one when the validation set holds at least
- * MIN_EXPECTED_ALARMS alarms at the target rate, else the larger of the empirical and the
- * log-normal tail threshold, so that a small validation set errs towards fewer false alarms.
+ * The model's threshold: the empirical one when the scores hold at least MIN_EXPECTED_ALARMS
+ * alarms at the target rate, else the largest of the empirical, the log-normal tail and the
+ * Pareto tail thresholds, so that too few scores err towards fewer false alarms.
  */
 export function calibrateThreshold(
   normalScores: Float64Array,
@@ -138,5 +185,15 @@ export function calibrateThreshold(
       tail: Number.isFinite(tail) ? tail : empirical,
     };
   }
-  return { threshold: Math.max(empirical, tail), method: "lognormal-tail", empirical, tail };
+  const pareto = paretoTailThreshold(normalScores, targetFar);
+  if (!Number.isFinite(pareto)) {
+    return { threshold: Math.max(empirical, tail), method: "extreme-tail", empirical, tail };
+  }
+  return {
+    threshold: Math.max(empirical, tail, pareto),
+    method: "extreme-tail",
+    empirical,
+    tail,
+    pareto,
+  };
 }

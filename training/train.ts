@@ -335,7 +335,7 @@ export async function trainModel(
     const threshold = calibration.threshold;
     log(
       `threshold ${threshold.toPrecision(4)} from ${calibrationScores.length} out-of-fold scores ` +
-        `(${calibration.method}: empirical ${calibration.empirical.toPrecision(4)}, log-normal tail ${calibration.tail.toPrecision(4)})`,
+        `(${calibration.method}: empirical ${calibration.empirical.toPrecision(4)}, log-normal tail ${calibration.tail.toPrecision(4)}, Pareto tail ${calibration.pareto?.toPrecision(4) ?? "not fitted"})`,
     );
     const manifest: ModelManifest = {
       ...chosen.manifest,
@@ -344,6 +344,7 @@ export async function trainModel(
         method: calibration.method,
         empirical: calibration.empirical,
         tail: calibration.tail,
+        ...(calibration.pareto === undefined ? {} : { pareto: calibration.pareto }),
         windows: calibrationScores.length,
         folds: Math.max(1, o.calibrationFolds),
       },

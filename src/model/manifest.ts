@@ -80,9 +80,10 @@ export const modelManifestSchema = z
      * validation windows to resolve the target) the larger of it and a log-normal tail fit.
      */
     calibration: z.object({
-      method: z.enum(["empirical", "lognormal-tail"]),
+      method: z.enum(["empirical", "lognormal-tail", "extreme-tail"]),
       empirical: finite,
       tail: finite,
+      pareto: finite.optional(),
       /** How many scores the threshold was set on, and from how many folds (1: validation only). */
       windows: z.number().int().min(0).optional(),
       folds: z.number().int().min(1).optional(),

@@ -79,7 +79,7 @@ describe("trainModel", () => {
     assert.equal(m.calibration.folds, 5);
     assert.equal(m.calibration.windows, WINDOWS);
     assert.ok(m.calibration.empirical >= m.scoreStats.validation.p99);
-    assert.equal(m.calibration.method, "lognormal-tail");
+    assert.equal(m.calibration.method, "extreme-tail");
     assert.equal(m.threshold, Math.max(m.calibration.empirical, m.calibration.tail));
     assert.deepEqual(
       epochs,

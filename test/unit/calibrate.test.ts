@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import {
   calibrateThreshold,
   falseAlarmRate,
+  paretoTailThreshold,
   scoreStats,
   thresholdForFalseAlarmRate,
 } from "../../training/calibrate.js";
@@ -89,9 +90,10 @@ test("calibrateThreshold - a small validation set gets the log-normal tail; a la
     Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
   const draw = (n: number) => Float64Array.from({ length: n }, () => Math.exp(0.5 * gaussian()));
   const small = calibrateThreshold(draw(300), 0.001);
-  assert.equal(small.method, "lognormal-tail");
+  assert.equal(small.method, "extreme-tail");
   assert.ok(Math.abs(small.tail - 4.69) < 0.8, `tail ${small.tail}`);
-  assert.equal(small.threshold, Math.max(small.empirical, small.tail));
+  assert.ok(small.pareto !== undefined && Number.isFinite(small.pareto));
+  assert.equal(small.threshold, Math.max(small.empirical, small.tail, small.pareto));
   const large = calibrateThreshold(draw(20_000), 0.001);
   assert.equal(large.method, "empirical");
   assert.ok(Math.abs(large.threshold - 4.69) < 0.6, `empirical ${large.threshold}`);
@@ -99,4 +101,24 @@ test("calibrateThreshold - a small validation set gets the log-normal tail; a la
   const fresh = draw(100_000);
   const far = falseAlarmRate(fresh, small.threshold);
   assert.ok(far < 0.004, `fresh false-alarm rate ${far}`);
+});
+
+test("paretoTailThreshold - recovers the 0.1 % quantile of Pareto-tailed and exponential scores", () => {
+  const random = prng(99);
+  // Generalised Pareto, xi 0.3, sigma 1: the 1 - q quantile is (q^-xi - 1) / xi; at 0.1 %, 23.1.
+  const gpd = Float64Array.from({ length: 5000 }, () => ((1 - random()) ** -0.3 - 1) / 0.3);
+  const heavy = paretoTailThreshold(gpd, 0.001);
+  assert.ok(Math.abs(heavy - 23.1) < 0.35 * 23.1, `GPD: ${heavy}`);
+  // The log-normal fit badly misjudges such a tail; the Pareto fit is what calibration takes.
+  const c = calibrateThreshold(gpd.subarray(0, 500), 0.001);
+  assert.equal(c.threshold, Math.max(c.empirical, c.tail, c.pareto ?? 0));
+  // Exponential (xi 0): ln(1000) = 6.91.
+  const exp = Float64Array.from({ length: 5000 }, () => -Math.log(1 - random()));
+  const light = paretoTailThreshold(exp, 0.001);
+  assert.ok(Math.abs(light - 6.91) < 1.5, `exponential: ${light}`);
+  // Too few scores to fit: NaN, and calibration falls back to the other two.
+  assert.ok(Number.isNaN(paretoTailThreshold(exp.subarray(0, 15), 0.001)));
+  const few = calibrateThreshold(exp.subarray(0, 15), 0.001);
+  assert.equal(few.pareto, undefined);
+  assert.equal(few.threshold, Math.max(few.empirical, few.tail));
 });
