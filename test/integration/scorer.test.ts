@@ -179,7 +179,7 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
       ...w,
       execs: [
         ...w.execs,
-        { path: "/tmp/work/update.sh", argv: ["./update.sh"], pid: 77, ppid: 1, uid: 0, count: 1 },
+        { path: "/usr/bin/sysupdate", argv: ["sysupdate"], pid: 77, ppid: 1, uid: 0, count: 1 },
       ],
     });
     const before = scoredCount();
@@ -193,7 +193,7 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
     await until(async () => (await amAlert("split-c")) !== undefined, "split-c's alert");
     const a = (await amAlert("split-c")) as GettableAlert;
     assert.equal(a.labels.severity, "critical");
-    assert.match(a.annotations.summary ?? "", /ran \/tmp\/work\/update\.sh/);
+    assert.match(a.annotations.summary ?? "", /ran \/usr\/bin\/sysupdate/);
     assert.match(a.annotations.summary ?? "", /127\.0\.0\.1:8443/);
     assert.equal(await amAlert("split-a"), undefined);
     assert.equal(await amAlert("split-b"), undefined);
