@@ -4,7 +4,7 @@
  * baselines captured and models trained here, then held-out benign sessions and each of the
  * eight attacks injected into a session. Every attack must be detected within 2 windows of its
  * start. Benign sessions (and attacked ones before their attack) may raise at most one alert in
- * all: the target is none, but 1 of the last 5 quick runs (CI's, seed 0) raised one, on a
+ * all: the target is none, but 1 of the last 6 quick runs (a CI run, seed 0) raised one, on a
  * 160-window baseline, so "none" would fail CI at random; the alerts are printed, and the
  * report and README state the target as missed when it is. A few minutes; root.
  */
