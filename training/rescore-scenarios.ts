@@ -16,7 +16,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import type { WindowRecord } from "../src/contracts/index.js";
 import { WindowModel } from "../src/model/window-model.js";
-import { completingPair, riskyNovelty, windowNovelty } from "../src/scorer/explain.js";
+import { riskyNovelty } from "../src/scorer/explain.js";
 import { RecentNovelty } from "../src/scorer/recent-novelty.js";
 import { trainModel } from "./train.js";
 
@@ -82,10 +82,7 @@ async function main(argv: string[]): Promise<void> {
           const scores = await model.scores(windows);
           // As the scorer sees them, in order: each window with what its neighbour completes.
           const recent = new RecentNovelty();
-          const novelties = windows.map((w) => {
-            const own = windowNovelty(m.novelty, w);
-            return [...own, ...completingPair(own, recent.neighbours(w, own))];
-          });
+          const novelties = windows.map((w) => recent.novelty(m.novelty, w));
           windows.forEach((w, i) => {
             const ratio = (scores[i] ?? 0) / m.threshold;
             const novel = novelties[i] ?? [];

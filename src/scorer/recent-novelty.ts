@@ -5,6 +5,8 @@
  * recently seen instance is forgotten first.
  */
 import type { VigilAlert, WindowRecord } from "../contracts/index.js";
+import type { NoveltySets } from "../features/novelty.js";
+import { completingPair, windowNovelty } from "./explain.js";
 
 type Novel = VigilAlert["explanation"]["novel"][number];
 
@@ -12,6 +14,16 @@ export class RecentNovelty {
   private readonly byInstance = new Map<string, Map<number, Novel[]>>();
 
   constructor(private readonly maxInstances = 10_000) {}
+
+  /**
+   * What the scorer names as new in `w`: its own novel items (windowNovelty) and those of its
+   * neighbours that complete a new program plus a new destination with them (completingPair).
+   * The one place this is composed, so that tools replaying the scorer decide as it does.
+   */
+  novelty(sets: NoveltySets, w: WindowRecord): Novel[] {
+    const own = windowNovelty(sets, w);
+    return [...own, ...completingPair(own, this.neighbours(w, own))];
+  }
 
   /** Records `w`'s novel items and returns those of its neighbours seen so far. */
   neighbours(w: WindowRecord, novel: readonly Novel[]): Novel[] {

@@ -20,7 +20,7 @@ import {
 import type { WindowModel, WindowScore } from "../model/window-model.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ScorerMetrics } from "../telemetry/metrics.js";
-import { completingPair, riskyNovelty, scoreRatio, windowNovelty } from "./explain.js";
+import { riskyNovelty, scoreRatio } from "./explain.js";
 import { RecentNovelty } from "./recent-novelty.js";
 import type { AlertAction, Anomaly, Explained, ModelRegistryView } from "./types.js";
 
@@ -138,9 +138,8 @@ export class Scorer {
       return;
     }
     const manifest = model.manifest;
-    const own = windowNovelty(manifest.novelty, w);
     // With what its neighbouring windows completed (a fetch in one, the run in the next).
-    const novel = [...own, ...completingPair(own, this.recent.neighbours(w, own))];
+    const novel = this.recent.novelty(manifest.novelty, w);
     const decision = this.p.sampler.decide(w, novel.length > 0);
     if (decision === "skip") {
       metrics.skipped.inc({ agent_type: type, reason: "sampled_out" });
