@@ -8,6 +8,11 @@
  * minute.
  *
  *   node --import tsx training/rescore-scenarios.ts DIR [--retrain] [--seed N]
+ *     [--baseline OTHER_DIR]... [--min-std X]
+ *
+ * --baseline (with --retrain, repeatable) trains on the baseline captures of the kept
+ * evaluations named instead of DIR's own: with two or more, the effect of a bigger baseline,
+ * measured on DIR's held-out sessions, which no model saw.
  */
 import { createReadStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,6 +48,8 @@ async function main(argv: string[]): Promise<void> {
     options: {
       retrain: { type: "boolean", default: false },
       seed: { type: "string", default: "0" },
+      baseline: { type: "string", multiple: true },
+      "min-std": { type: "string" },
     },
   });
   const data = join(positionals[0] ?? "eval-scenarios", "data");
@@ -62,10 +69,13 @@ async function main(argv: string[]): Promise<void> {
         await trainModel(
           {
             agentType: type,
-            dataDirs: [join(data, "captures", type)],
+            dataDirs: (values.baseline ?? [positionals[0] ?? "eval-scenarios"]).map((d) =>
+              join(d, "data", "captures", type),
+            ),
             out: dir,
             seed: Number(values.seed),
             minWindows: 50,
+            ...(values["min-std"] === undefined ? {} : { minStd: Number(values["min-std"]) }),
           },
           () => {},
         );
@@ -75,6 +85,7 @@ async function main(argv: string[]): Promise<void> {
         const m = model.manifest;
         let benign = 0;
         let maxBenign = 0;
+        let overHalf = 0;
         const falseAlarms: string[] = [];
         console.log(`${type}: ${m.selection.chosen}, threshold ${m.threshold.toPrecision(4)}`);
         for (const s of list) {
@@ -92,6 +103,7 @@ async function main(argv: string[]): Promise<void> {
             if (!during) {
               benign++;
               maxBenign = Math.max(maxBenign, ratio);
+              if (ratio > 0.5) overHalf++;
             }
             if (alerting && !during) {
               falseAlarms.push(
@@ -120,7 +132,7 @@ async function main(argv: string[]): Promise<void> {
           }
         }
         console.log(
-          `  ${falseAlarms.length} false alarm windows of ${benign} benign (highest score ${maxBenign.toFixed(2)}× the threshold)`,
+          `  ${falseAlarms.length} false alarm windows of ${benign} benign (highest score ${maxBenign.toFixed(2)}× the threshold, ${overHalf} over 0.5×)`,
         );
         for (const f of falseAlarms) console.log(f);
       } finally {
