@@ -14,20 +14,24 @@ import { buildFeatureSpec, type FeatureSpec, featurize } from "../src/features/i
 import { noveltySets } from "../src/features/novelty.js";
 import {
   libraryVersions,
-  MODEL_FILE,
   type ModelManifest,
-  NGRAM_WEIGHTINGS,
   readManifest,
   sha256Hex,
   vigilVersion,
   writeModel,
 } from "../src/model/manifest.js";
-import { exportOnnx } from "../src/model/onnx-export.js";
-import { autoencoderParams, nextSyscallParams } from "../src/model/tfjs-models.js";
-import { WindowModel, windowRows } from "../src/model/window-model.js";
+import { WindowModel } from "../src/model/window-model.js";
 import { calibrateThreshold, DEFAULT_TARGET_FAR, scoreStats } from "./calibrate.js";
-import { featureStatistics, fitAutoencoder } from "./fit-autoencoder.js";
-import { fitNextSyscall } from "./fit-next-syscall.js";
+import {
+  baselineSyscalls,
+  type Candidate,
+  type Draft,
+  FAMILIES,
+  type Family,
+  familyCandidates,
+  type NEXT_SYSCALL_DEFAULTS,
+} from "./candidates.js";
+import { featureStatistics } from "./fit-autoencoder.js";
 import { farAtDetection, rocAuc } from "./metrics.js";
 import { ANOMALY_KINDS, SYNTHETIC_PROTOCOL, syntheticAnomalies } from "./synthetic.js";
 import { type TfBackend, useBackend } from "./util.js";
@@ -80,14 +84,6 @@ export interface TrainOptions {
   /** Next-syscall hyper-parameters (defaults in NEXT_SYSCALL_DEFAULTS). */
   nextSyscall?: Partial<typeof NEXT_SYSCALL_DEFAULTS>;
 }
-
-export const NEXT_SYSCALL_DEFAULTS = {
-  embeddingDim: 16,
-  hidden: [64] as readonly number[],
-  epochs: 30,
-  batchSize: 256,
-  learningRate: 0.003,
-};
 
 export interface TrainResult {
   dir: string;
@@ -190,8 +186,6 @@ function featureMatrix(spec: FeatureSpec, windows: readonly WindowRecord[]): Flo
   });
   return flat;
 }
-
-/** Per-feature mean and population std, std floored at `minStd`. */
 
 function isDegenerate(x: Float32Array, rows: number, width: number): boolean {
   for (let r = 1; r < rows; r++) {
@@ -385,20 +379,6 @@ function prepare(
   return { spec, mean, std, z };
 }
 
-function familyCandidates(
-  family: Family,
-  draft: Draft,
-  fit: readonly WindowRecord[],
-  z: Float32Array,
-  o: typeof DEFAULTS & TrainOptions,
-  backend: string,
-  log: (line: string) => void,
-): Promise<Candidate[]> {
-  return family === "autoencoder"
-    ? autoencoderCandidates(draft, z, fit.length, o, backend, log)
-    : nextSyscallCandidates(draft, fit, o, backend, log);
-}
-
 /**
  * Scores for calibrating the threshold: every baseline window scored by a model that did not
  * learn it. The validation windows have the chosen model's scores; the fit windows are cut by
@@ -447,193 +427,6 @@ async function crossFittedScores(
     }
   }
   return Float64Array.from([...scores, ...chosen.validationScores]);
-}
-
-const FAMILIES = ["autoencoder", "next-syscall"] as const;
-type Family = (typeof FAMILIES)[number];
-
-/** The manifest's fields that do not depend on the family. */
-type Draft = Omit<
-  ModelManifest,
-  | "family"
-  | "model"
-  | "nextSyscall"
-  | "autoencoder"
-  | "threshold"
-  | "calibration"
-  | "scoreStats"
-  | "selection"
->;
-
-interface Candidate {
-  /** "autoencoder/mean" or "autoencoder/top<k>" (+ "/above": one-sided), "next-syscall/<weighting>". */
-  name: string;
-  /** Complete but for threshold, scoreStats and selection. */
-  manifest: ModelManifest;
-  onnx: Uint8Array;
-  model: WindowModel;
-  validationScores: Float64Array;
-  result: ModelManifest["selection"]["candidates"][string];
-}
-
-const PENDING_STATS = { count: 0, mean: 0, std: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
-
-async function candidate(
-  draft: Draft,
-  family: Family,
-  onnx: Uint8Array,
-  extra: Pick<ModelManifest, "nextSyscall" | "autoencoder">,
-): Promise<Candidate> {
-  const manifest: ModelManifest = {
-    ...draft,
-    family,
-    ...extra,
-    threshold: 0,
-    calibration: { method: "empirical", empirical: 0, tail: 0 },
-    scoreStats: { fit: PENDING_STATS, validation: PENDING_STATS },
-    selection: { method: "measured", protocol: "", chosen: "", candidates: {} },
-    model: { file: MODEL_FILE, sha256: sha256Hex(onnx) },
-  };
-  const model = await WindowModel.load(manifest, onnx);
-  return {
-    name: extra.nextSyscall
-      ? `${family}/${extra.nextSyscall.weighting}`
-      : `${family}/${extra.autoencoder?.scoreTopK ? `top${extra.autoencoder.scoreTopK}` : "mean"}${extra.autoencoder?.oneSided ? "/above" : ""}`,
-    manifest,
-    onnx,
-    model,
-    validationScores: new Float64Array(0),
-    result: { auc: Number.NaN, farAtDr90: Number.NaN, kinds: {}, trainSeconds: 0 },
-  };
-}
-
-/** How many of the largest feature errors an autoencoder candidate's score averages (0: all). */
-export const AUTOENCODER_TOP_K = [0, 16, 4] as const;
-
-async function autoencoderCandidates(
-  draft: Draft,
-  z: Float32Array,
-  rows: number,
-  o: typeof DEFAULTS & TrainOptions,
-  backend: string,
-  log: (line: string) => void,
-): Promise<Candidate[]> {
-  const width = draft.inputSize;
-  log(`autoencoder ${[width, ...o.hidden, width].join("-")} on ${backend}, seed ${o.seed}`);
-  const model = fitAutoencoder(z, rows, width, {
-    hidden: o.hidden,
-    seed: o.seed,
-    learningRate: o.learningRate,
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
-  });
-  // One trained network; the candidates differ only in how the score averages feature errors.
-  const out: Candidate[] = [];
-  try {
-    for (const oneSided of [false, true]) {
-      for (const k of AUTOENCODER_TOP_K) {
-        const scoreTopK = k >= width ? 0 : k;
-        const params = autoencoderParams(
-          model,
-          Float32Array.from(draft.featureStats.mean),
-          Float32Array.from(draft.featureStats.std),
-          scoreTopK,
-          oneSided,
-        );
-        const onnx = exportOnnx(params, {
-          producerVersion: draft.vigilVersion,
-          docString: `vigil autoencoder for ${draft.agentType}`,
-        });
-        out.push(
-          await candidate(draft, "autoencoder", onnx, {
-            autoencoder: { scoreTopK: params.scoreTopK ?? 0, oneSided },
-          }),
-        );
-      }
-    }
-  } finally {
-    model.dispose();
-  }
-  return out;
-}
-
-/** Syscall names of the baseline's n-grams, most frequent first (ties by name). */
-function baselineSyscalls(windows: readonly WindowRecord[]): string[] {
-  const counts = new Map<string, number>();
-  for (const w of windows) {
-    const n = w.syscalls.n;
-    for (const g of w.syscalls.ngrams) {
-      for (let i = 0; i < n; i++) {
-        const name = g[i] as string;
-        counts.set(name, (counts.get(name) ?? 0) + (g[n] as number));
-      }
-    }
-  }
-  return [...counts.entries()]
-    .sort(([a, ca], [b, cb]) => cb - ca || (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name]) => name);
-}
-
-async function nextSyscallCandidates(
-  draft: Draft,
-  fit: readonly WindowRecord[],
-  o: typeof DEFAULTS & TrainOptions,
-  backend: string,
-  log: (line: string) => void,
-): Promise<Candidate[]> {
-  const vocabulary = baselineSyscalls(fit);
-  const ids = new Map(vocabulary.map((s, i) => [s, i]));
-  const n = fit[0]?.syscalls.n ?? 2;
-  const context = n - 1;
-  // Distinct (context, next) rows of the whole baseline, weighted by their total count.
-  const distinct = new Map<string, { ids: number[]; weight: number }>();
-  for (const w of fit) {
-    for (const row of windowRows(w, ids, context)) {
-      if (row.count === 0) continue;
-      const all = [...row.context, row.next];
-      const key = all.join(",");
-      const entry = distinct.get(key);
-      if (entry) entry.weight += row.count;
-      else distinct.set(key, { ids: all, weight: row.count });
-    }
-  }
-  const rows = [...distinct.values()];
-  const contexts = new Int32Array(rows.length * context);
-  const targets = new Int32Array(rows.length);
-  const weights = new Float32Array(rows.length);
-  rows.forEach((r, i) => {
-    contexts.set(r.ids.slice(0, context), i * context);
-    targets[i] = r.ids[context] ?? vocabulary.length;
-    weights[i] = r.weight;
-  });
-  const ns = { ...NEXT_SYSCALL_DEFAULTS, ...o.nextSyscall };
-  log(
-    `next-syscall: ${vocabulary.length} syscalls, ${rows.length} distinct ${n}-grams, ` +
-      `${ns.epochs} epochs on ${backend}, seed ${o.seed}`,
-  );
-  const { model } = fitNextSyscall(
-    contexts,
-    targets,
-    { vocabSize: vocabulary.length, context, seed: o.seed, ...ns },
-    weights,
-  );
-  const params = nextSyscallParams(model);
-  model.dispose();
-  const onnx = exportOnnx(params, {
-    producerVersion: draft.vigilVersion,
-    docString: `vigil next-syscall model for ${draft.agentType}`,
-  });
-  // One trained model; the weightings differ only in how a window's surprises are averaged.
-  const out: Candidate[] = [];
-  for (const weighting of NGRAM_WEIGHTINGS) {
-    out.push(
-      await candidate(draft, "next-syscall", onnx, {
-        nextSyscall: { vocabulary, context, weighting },
-      }),
-    );
-  }
-  return out;
 }
 
 /** Scores `windows` with an earlier model and drops the ones above its threshold. */
