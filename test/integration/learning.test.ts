@@ -25,9 +25,9 @@ import {
   type LearningModeOptions,
   type TrainFunction,
   type TrainJob,
-  trainInChildProcess,
 } from "../../src/scorer/learning.js";
 import { ModelRegistry } from "../../src/scorer/registry.js";
+import { trainInChildProcess } from "../../src/scorer/train-child.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { createScorerMetrics, type ScorerMetrics } from "../../src/telemetry/metrics.js";
 import { prng } from "../../training/random.js";
