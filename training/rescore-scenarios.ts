@@ -8,7 +8,7 @@
  * minute.
  *
  *   node --import tsx training/rescore-scenarios.ts DIR [--retrain] [--seed N]
- *     [--baseline OTHER_DIR]... [--min-std X]
+ *     [--baseline OTHER_DIR]... [--min-std X] [--target-far X]
  *
  * --baseline (with --retrain, repeatable) trains on the baseline captures of the kept
  * evaluations named instead of DIR's own: with two or more, the effect of a bigger baseline,
@@ -50,6 +50,7 @@ async function main(argv: string[]): Promise<void> {
       seed: { type: "string", default: "0" },
       baseline: { type: "string", multiple: true },
       "min-std": { type: "string" },
+      "target-far": { type: "string" },
     },
   });
   const data = join(positionals[0] ?? "eval-scenarios", "data");
@@ -76,6 +77,9 @@ async function main(argv: string[]): Promise<void> {
             seed: Number(values.seed),
             minWindows: 50,
             ...(values["min-std"] === undefined ? {} : { minStd: Number(values["min-std"]) }),
+            ...(values["target-far"] === undefined
+              ? {}
+              : { targetFar: Number(values["target-far"]) }),
           },
           () => {},
         );

@@ -16,6 +16,7 @@ import { captureWindows } from "../src/bus/capture.js";
 import type { WindowRecord } from "../src/contracts/index.js";
 import { WindowModel } from "../src/model/window-model.js";
 import { createSilentLogger } from "../src/telemetry/logger.js";
+import { DEFAULT_TARGET_FAR } from "./calibrate.js";
 import { rocAuc } from "./metrics.js";
 import { type ReceivedAlert, VigilPipeline } from "./scenario-pipeline.js";
 import {
@@ -48,6 +49,8 @@ export interface ScenarioEvalOptions {
   thinkMs: [number, number];
   /** Every attack on every type (true), or each attack once, on types in turn (false). */
   attackEveryType: boolean;
+  /** The window false-positive rate the thresholds are calibrated for (`vigil train --target-far`). */
+  targetFar: number;
   log?: (line: string) => void;
 }
 
@@ -99,6 +102,8 @@ export interface Timeline {
 export interface ScenarioEvaluation {
   windowSeconds: number;
   seed: number;
+  /** The window false-positive rate the thresholds were calibrated for. */
+  targetFar: number;
   types: Record<string, TypeOutcome>;
   attacks: AttackOutcome[];
   timelines: Timeline[];
@@ -167,7 +172,7 @@ export async function evaluateScenarios(o: ScenarioEvalOptions): Promise<Scenari
     );
     for (const type of o.agentTypes) {
       const b = baselines.get(type);
-      if (b) await trainForScorer(pipeline, type, b.dir, o.seed, log);
+      if (b) await trainForScorer(pipeline, type, b.dir, o.seed, log, o.targetFar);
     }
     await pipeline.waitForModels(o.agentTypes);
     log("models active in the scorer");
@@ -250,6 +255,7 @@ export async function trainForScorer(
   captureDir: string,
   seed: number,
   log: (line: string) => void,
+  targetFar = DEFAULT_TARGET_FAR,
 ): Promise<void> {
   await trainModel(
     {
@@ -258,6 +264,7 @@ export async function trainForScorer(
       out: join(pipeline.modelsDir, type, "eval"),
       seed,
       minWindows: 50,
+      targetFar,
     },
     (line) => log(`${type}: train: ${line}`),
   );
@@ -419,6 +426,7 @@ async function measure(
   return {
     windowSeconds: o.windowSeconds,
     seed: o.seed,
+    targetFar: o.targetFar,
     types,
     attacks,
     timelines,
@@ -437,12 +445,18 @@ export const QUICK: Omit<ScenarioEvalOptions, "dir" | "seed" | "log"> = {
   windowSeconds: 1,
   agentTypes: AGENT_TYPES,
   attacks: ATTACKS,
-  baselineSessions: 28,
+  // 235-320 windows a type. With 28 (160-230), 1 of 7 runs raised a false alarm: a window of
+  // benign work further from a small baseline than any of its out-of-fold scores.
+  baselineSessions: 40,
   benignSessions: 2,
   benignSeconds: 0,
   tasks: [6, 10],
   thinkMs: [100, 400],
   attackEveryType: false,
+  // The test asserts no alert in the run's ~70 benign windows. At vigil train's default (0.1 %
+  // a window) a perfectly calibrated model would raise one in about 7 % of runs, and 1 s windows
+  // and small baselines did worse (1 run in 3 to 7); at 0.01 % the chance is under 1 %.
+  targetFar: 0.0001,
 };
 
 export const FULL: Omit<ScenarioEvalOptions, "dir" | "seed" | "log"> = {
@@ -456,4 +470,5 @@ export const FULL: Omit<ScenarioEvalOptions, "dir" | "seed" | "log"> = {
   tasks: [6, 14],
   thinkMs: [200, 1200],
   attackEveryType: true,
+  targetFar: DEFAULT_TARGET_FAR,
 };

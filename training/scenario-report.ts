@@ -34,7 +34,9 @@ export function scenarioMarkdown(e: ScenarioEvaluation, context: { quick: boolea
     `${context.quick ? "Quick run (`--quick`): short sessions, each attack once." : "Full run."} ` +
       `Window ${e.windowSeconds} s, seed ${e.seed}, ${num(t.seconds / 60)} minutes. The live eBPF sensor, ` +
       "NATS, the scorer and a real Alertmanager (`vigil run`); agents driven by a scripted " +
-      "chat-completions endpoint on loopback, running real tools in a throwaway sandbox.",
+      "chat-completions endpoint on loopback, running real tools in a throwaway sandbox. " +
+      `Thresholds calibrated for a window false-positive rate of ${pct(e.targetFar)}` +
+      `${context.quick ? " (the quick run asserts no alert in its ~70 benign windows, so it calibrates for a tenth of vigil train's default)" : ""}.`,
     "",
     "## Targets",
     "",

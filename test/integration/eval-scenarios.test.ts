@@ -3,10 +3,10 @@
  * scorer and a real Alertmanager (vigil run), realistic agents of three types in a sandbox,
  * baselines captured and models trained here, then held-out benign sessions and each of the
  * eight attacks injected into a session. Every attack must be detected within 2 windows of its
- * start. Benign sessions (and attacked ones before their attack) may raise at most one alert in
- * all: the target is none, but 1 of the last 6 quick runs (a CI run, seed 0) raised one, on a
- * 160-window baseline, so "none" would fail CI at random; the alerts are printed, and the
- * report and README state the target as missed when it is. A few minutes; root.
+ * start, and benign sessions (and attacked ones before their attack) must raise no alert. QUICK
+ * calibrates thresholds for 0.01 % of windows, not vigil train's 0.1 %: at 0.1 % about 7 % of
+ * runs would raise an alert in ~70 benign windows even with perfect calibration, and 1 of 3 to
+ * 7 runs did. Several minutes; root.
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,7 +19,7 @@ import { ATTACKS } from "../../training/scenarios/index.js";
 import { rootOnly } from "../helpers/root.js";
 
 test(
-  "vigil eval scenarios --quick: every attack detected within 2 windows; at most one alert on benign work",
+  "vigil eval scenarios --quick: every attack detected within 2 windows; no alert on benign work",
   rootOnly(),
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-eval-test-"));
@@ -33,6 +33,7 @@ test(
       writeScenarioReport(join(dir, "report"), e, { quick: true });
       const md = readFileSync(join(dir, "report", "report.md"), "utf8");
       assert.match(md, /## Per attack/);
+      assert.match(md, /Thresholds calibrated for a window false-positive rate of 0\.01 %/);
       assert.ok(existsSync(join(dir, "report", "timelines.svg")));
       for (const a of e.attacks) {
         console.log(
@@ -62,17 +63,15 @@ test(
       const falseAlarms = Object.entries(e.types).flatMap(([type, s]) =>
         s.benign.falseAlarms.map((f) => `${type}: ${f}`),
       );
-      assert.ok(
-        falseAlarms.length <= 1,
-        `at most one alert on benign work: ${falseAlarms.join("; ")}`,
-      );
-      // The report states the false-alarm target, met or missed, with the numbers.
+      // The report states the false-alarm target, met or missed, with the numbers (checked
+      // before the assertion below, so that a missed run checks the report too).
       assert.match(
         md,
         falseAlarms.length === 0
           ? /No false alarm on benign sessions[^\n]*\*\*met\*\*/
           : /No false alarm on benign sessions[^\n]*\*\*missed\*\* for/,
       );
+      assert.deepEqual(falseAlarms, [], "no alert on benign work");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
