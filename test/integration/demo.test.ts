@@ -75,18 +75,26 @@ test(
   },
 );
 
-/** Pids whose environment mentions `text` (the children of a demo carry its directory). */
-function processesMentioning(text: string): number[] {
-  const pids: number[] = [];
+/**
+ * Processes whose environment or command line mentions one of `texts`: the demo's children
+ * carry its directory in their environment, and a session's `vigil exec` and agent name the
+ * sensor's socket or the sandbox on their command lines. Pid and command line of each.
+ */
+function processesMentioning(texts: readonly string[]): string[] {
+  const found: string[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/environ`, "latin1").includes(text)) pids.push(Number(entry));
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "latin1");
+      const environ = readFileSync(`/proc/${entry}/environ`, "latin1");
+      if (texts.some((t) => cmdline.includes(t) || environ.includes(t))) {
+        found.push(`${entry}: ${cmdline.replaceAll("\0", " ").trim()}`);
+      }
     } catch {
       // gone, or not ours to read
     }
   }
-  return pids;
+  return found;
 }
 
 test(
@@ -112,15 +120,29 @@ test(
     const ours = demoDirs().filter((f) => !before.has(f));
     const dir = ours.find((f) => f.startsWith("vigil-demo-"));
     assert.ok(dir, `the demo's directory: ${ours.join(", ")}`);
-    assert.ok(processesMentioning(join(tmpdir(), dir)).length > 0, "vigil run is running");
+    const watched = ours.map((f) => join(tmpdir(), f));
+    assert.ok(processesMentioning(watched).length > 0, "vigil run is running");
+    // Wait for a learning session's vigil exec and agent, which run in their own process group.
+    const sessionDeadline = Date.now() + 30_000;
+    while (
+      !processesMentioning(watched).some((p) => p.includes(" exec ")) &&
+      Date.now() < sessionDeadline
+    ) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(
+      processesMentioning(watched).some((p) => p.includes(" exec ")),
+      "a learning session (vigil exec) is running",
+    );
     child.kill("SIGTERM");
     assert.equal(await exited, 143);
-    // vigil run got SIGINT from the exit hook and stops its sensor and NATS by itself.
+    // vigil run got SIGINT from the exit hook and stops its sensor and NATS by itself; the
+    // session's process group got SIGKILL.
     const until = Date.now() + 30_000;
-    while (processesMentioning(join(tmpdir(), dir)).length > 0 && Date.now() < until) {
+    while (processesMentioning(watched).length > 0 && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 200));
     }
-    assert.deepEqual(processesMentioning(join(tmpdir(), dir)), [], "no process of the demo left");
+    assert.deepEqual(processesMentioning(watched), [], "no process of the demo left");
     assert.deepEqual(
       demoDirs().filter((f) => !before.has(f)),
       [],

@@ -82,6 +82,29 @@ function agentEnv(sandbox: Sandbox): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * Sessions run in their own process group (detached), so a parent that exits mid-session (a
+ * Ctrl-C of `vigil demo` or `vigil eval scenarios`) would leave the session's `vigil exec` and
+ * agent running. Each running group is killed when this process exits.
+ */
+const runningGroups = new Set<number>();
+let exitHooked = false;
+function killOnExit(pid: number): void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on("exit", () => {
+      for (const group of runningGroups) {
+        try {
+          process.kill(-group, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+    });
+  }
+  runningGroups.add(pid);
+}
+
 export async function runSession(
   plan: SessionPlan,
   sandbox: Sandbox,
@@ -140,6 +163,7 @@ export async function runSession(
       // gone
     }
   };
+  if (child.pid !== undefined) killOnExit(child.pid);
   const timer = setTimeout(killGroup, o.timeoutMs ?? 120_000);
   const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
     child.on("error", (error) => resolve({ code: null, error }));
@@ -147,6 +171,7 @@ export async function runSession(
   });
   clearTimeout(timer);
   killGroup(); // anything the session left running in its group
+  if (child.pid !== undefined) runningGroups.delete(child.pid);
   result.endedAt = Date.now();
   result.exitCode = exit.code;
   if (exit.error) result.stderr += `\n${exit.error.message}`;
