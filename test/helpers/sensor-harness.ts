@@ -4,8 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { copyFileSync, mkdtempSync, readFileSync, readlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Registry } from "prom-client";
@@ -20,6 +19,7 @@ import { hostArch, syscallNumber } from "../../src/sensor/syscall-names.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createSensorMetrics, type SensorMetrics } from "../../src/telemetry/metrics.js";
 import { buildFixture, REPO } from "./build-fixture.js";
+import { tempDir } from "./temp-dir.js";
 
 export const HELPER_PATH = join(REPO, "bpf", "build", "vigil-bpf");
 
@@ -196,7 +196,7 @@ export async function runTracked(
 
 /** A copy of the trigger under another name (rules match on comm and exe). */
 export function namedTrigger(name: string): string {
-  const bin = join(mkdtempSync(join(tmpdir(), "vigil-rule-")), name);
+  const bin = join(tempDir("vigil-rule-"), name);
   copyFileSync(buildFixture("trigger"), bin);
   return bin;
 }

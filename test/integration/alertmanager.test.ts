@@ -5,9 +5,6 @@
  * outbox and the scorer rely on.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { EmbeddedNats } from "../../src/bus/embedded-nats.js";
@@ -24,6 +21,7 @@ import {
   type TestAlertmanager,
 } from "../helpers/alertmanager.js";
 import { makeAlert } from "../helpers/messages.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const logger = createSilentLogger();
 
@@ -67,7 +65,7 @@ describe("alert delivery (nats-server + Alertmanager)", () => {
   const extra: TestAlertmanager[] = [];
 
   before(async () => {
-    nats = await EmbeddedNats.start({ storeDir: mkdtempSync(join(tmpdir(), "vigil-am-nats-")) });
+    nats = await EmbeddedNats.start({ storeDir: tempDir("vigil-am-nats-") });
     bus = await NatsBus.open({ servers: [nats.url] }, createBusMetrics(new Registry()), logger);
     am = await startAlertmanager();
   });
@@ -211,7 +209,7 @@ describe("bus consume options (nats-server)", () => {
   let nats: EmbeddedNats;
   let bus: NatsBus;
   before(async () => {
-    nats = await EmbeddedNats.start({ storeDir: mkdtempSync(join(tmpdir(), "vigil-opts-nats-")) });
+    nats = await EmbeddedNats.start({ storeDir: tempDir("vigil-opts-nats-") });
     bus = await NatsBus.open({ servers: [nats.url] }, createBusMetrics(new Registry()), logger);
   });
   after(async () => {

@@ -5,8 +5,7 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Registry } from "prom-client";
@@ -17,6 +16,7 @@ import { freePort } from "../../src/free-port.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { createBusMetrics } from "../../src/telemetry/metrics.js";
 import { makeWindow } from "../helpers/messages.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const open = (o: NatsBusOptions) =>
   NatsBus.open(o, createBusMetrics(new Registry()), createSilentLogger());
@@ -32,7 +32,7 @@ describe("bus authentication", () => {
   test("bus - user/password and token authenticate; wrong or missing credentials are refused", async () => {
     for (const auth of [{ user: "vigil", password: "s3cret pw" }, { token: "t0ken" }] as const) {
       const server = await EmbeddedNats.start({
-        storeDir: mkdtempSync(join(tmpdir(), "vigil-auth-")),
+        storeDir: tempDir("vigil-auth-"),
         auth,
       });
       try {
@@ -60,7 +60,7 @@ describe("bus authentication", () => {
   });
 
   test("bus - mutual TLS: a client certificate signed by the CA connects, none is refused", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "vigil-tls-"));
+    const dir = tempDir("vigil-tls-");
     const ossl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
     ossl(
       "req",

@@ -3,9 +3,6 @@
  * dead-lettering, subject sanitising, no loss across a server restart, shared consumers.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Registry } from "prom-client";
@@ -25,6 +22,7 @@ import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { createBusMetrics, createSensorMetrics } from "../../src/telemetry/metrics.js";
 import { makeAlert, makeEvent, makeWindow } from "../helpers/messages.js";
 import { waitFor } from "../helpers/sensor-harness.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const logger = createSilentLogger();
 
@@ -55,7 +53,7 @@ async function streamContents(bus: NatsBus, stream: string, subject?: string): P
 describe("bus (nats-server)", () => {
   let server: EmbeddedNats;
   before(async () => {
-    server = await EmbeddedNats.start({ storeDir: mkdtempSync(join(tmpdir(), "vigil-bus-")) });
+    server = await EmbeddedNats.start({ storeDir: tempDir("vigil-bus-") });
   });
   after(async () => {
     await server.stop();
@@ -266,7 +264,7 @@ describe("bus (nats-server)", () => {
 describe("bus - no loss across a NATS outage", () => {
   test("publisher - windows written while NATS is down arrive once, in order; beyond the bound, drops are counted", async () => {
     const server = await EmbeddedNats.start({
-      storeDir: mkdtempSync(join(tmpdir(), "vigil-outage-")),
+      storeDir: tempDir("vigil-outage-"),
     });
     const registry = new Registry();
     const sensorMetrics = createSensorMetrics(registry);

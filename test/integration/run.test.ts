@@ -5,8 +5,7 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Registry } from "prom-client";
@@ -18,6 +17,7 @@ import { createBusMetrics } from "../../src/telemetry/metrics.js";
 import { REPO } from "../helpers/build-fixture.js";
 import { rootOnly } from "../helpers/root.js";
 import { waitFor } from "../helpers/sensor-harness.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const TSX = import.meta.resolve("tsx");
 const CLI = join(REPO, "src/cli/main.ts");
@@ -34,7 +34,7 @@ test(
   "vigil run - an agent's windows and events reach the bus, the scorer learns it; SIGINT stops everything",
   rootOnly(),
   async () => {
-    const root = mkdtempSync(join(tmpdir(), "vigil-run-"));
+    const root = tempDir("vigil-run-");
     const dataDir = join(root, "data");
     const socket = join(root, "sensor.sock");
     const key = join(root, "home", ".ssh", "id_ed25519");

@@ -5,9 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -22,6 +21,7 @@ import {
   startTestSensor,
   waitFor,
 } from "../helpers/sensor-harness.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 /** The TypeScript loader, by absolute URL: the CLI runs from other working directories. */
@@ -29,7 +29,7 @@ const TSX = import.meta.resolve("tsx");
 
 /** A throwaway HOME with a fake SSH key, and a workspace, under /tmp. */
 function sandbox() {
-  const root = mkdtempSync(join(tmpdir(), "vigil-agent-"));
+  const root = tempDir("vigil-agent-");
   const home = join(root, "home", "alice");
   const workspace = join(root, "work");
   mkdirSync(join(home, ".ssh"), { recursive: true });

@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { isVigilError } from "../../src/errors.js";
@@ -22,6 +21,7 @@ import {
   startTestSensor,
   waitFor,
 } from "../helpers/sensor-harness.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const SEQ_TRIGRAMS = new Map([
   ["getppid,getppid,getppid", 98],
@@ -302,7 +302,7 @@ describe("sensor (eBPF)", rootOnly(), () => {
     const setpriv = spawnSync("setpriv", ["--version"]);
     assert.equal(setpriv.status, 0, "setpriv (util-linux) is needed for this test");
     // Run the helper as nobody with no capabilities, through a wrapper script.
-    const wrapper = join(mkdtempSync(join(tmpdir(), "vigil-nobody-")), "helper.sh");
+    const wrapper = join(tempDir("vigil-nobody-"), "helper.sh");
     execFileSync("sh", [
       "-c",
       `printf '#!/bin/sh\\nexec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all ${HELPER_PATH} "$@"\\n' > ${wrapper} && chmod +x ${wrapper}`,
