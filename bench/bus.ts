@@ -44,6 +44,7 @@ import { createBusMetrics, createSensorMetrics } from "../src/telemetry/metrics.
 import { makeWindow } from "../test/helpers/messages.js";
 import { prng } from "../training/random.js";
 import { machineInfo, writeResults } from "./lib/results.js";
+import { COMMON_SYSCALLS } from "./lib/syscalls.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = join(REPO, "bench", "results", "bus.json");
@@ -165,20 +166,10 @@ function cpuMeter(s: Setup): () => Cpu {
 
 // ---------- realistic windows ----------
 
-/** What a coding agent (node, git, a shell) calls most, most frequent first. */
-// biome-ignore format: a list of names
-const COMMON = [
-  "read", "write", "openat", "close", "newfstatat", "fstat", "futex", "epoll_wait", "mmap",
-  "lseek", "getdents64", "rt_sigaction", "rt_sigprocmask", "ioctl", "pread64", "statx", "brk",
-  "mprotect", "munmap", "recvfrom", "sendto", "poll", "access", "readlink", "fcntl", "getpid",
-  "wait4", "clone3", "execve", "pipe2", "dup2", "sendmsg", "recvmsg", "connect", "socket",
-  "getrandom", "madvise", "sched_yield", "epoll_ctl", "getcwd",
-];
-
 /** K distinct trigrams of real x86_64 syscall names, drawn Zipf-like (common names first). */
 function trigrams(k: number, rnd: () => number): string[][] {
   const all = (SYSCALL_NAMES.x86_64 ?? []).filter((n): n is string => n !== undefined);
-  const common = COMMON.filter((n) => all.includes(n));
+  const common = COMMON_SYSCALLS.filter((n) => all.includes(n));
   const rest = all.filter((n) => !common.includes(n)).sort(() => rnd() - 0.5);
   const names = [...common, ...rest];
   const cdf: number[] = [];

@@ -15,6 +15,7 @@ import { AGENT, benign, writeCapture } from "../test/helpers/agent-windows.js";
 import { prng } from "../training/random.js";
 import { trainModel } from "../training/train.js";
 import { type Percentiles, percentiles, procCpuMs, sleep, until } from "./lib/proc.js";
+import { COMMON_SYSCALLS } from "./lib/syscalls.js";
 
 const HOST = "bench-host";
 const FAMILIES = ["autoencoder", "next-syscall"] as const;
@@ -30,20 +31,10 @@ const logger = createSilentLogger();
 const now = () => performance.now();
 const log = (s: string) => process.stderr.write(`bench:scorer: ${s}\n`);
 
-/** What a coding agent (node, git, a shell) calls most, most frequent first. */
-// biome-ignore format: a list of names
-const COMMON = [
-  "read", "write", "openat", "close", "newfstatat", "fstat", "futex", "epoll_wait", "mmap",
-  "lseek", "getdents64", "rt_sigaction", "rt_sigprocmask", "ioctl", "pread64", "statx", "brk",
-  "mprotect", "munmap", "recvfrom", "sendto", "poll", "access", "readlink", "fcntl", "getpid",
-  "wait4", "clone3", "execve", "pipe2", "dup2", "sendmsg", "recvmsg", "connect", "socket",
-  "getrandom", "madvise", "sched_yield", "epoll_ctl", "getcwd",
-];
-
 /** A benign window of test/helpers/agent-windows.ts with ~200 distinct trigrams, skewed. */
 function realisticWindow(i: number, random: () => number, agentId: string): WindowRecord {
   const w = benign(i, random);
-  const pick = () => COMMON[Math.floor(COMMON.length * random() ** 2)] as string;
+  const pick = () => COMMON_SYSCALLS[Math.floor(COMMON_SYSCALLS.length * random() ** 2)] as string;
   const grams = new Map<string, number>();
   while (grams.size < 200) {
     grams.set(`${pick()},${pick()},${pick()}`, 1 + Math.floor(200 * random() ** 3));
