@@ -19,7 +19,7 @@
  * asserts. Results: bench/results/bus.json.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +43,7 @@ import { createSilentLogger } from "../src/telemetry/logger.js";
 import { createBusMetrics, createSensorMetrics } from "../src/telemetry/metrics.js";
 import { makeWindow } from "../test/helpers/messages.js";
 import { prng } from "../training/random.js";
+import { procCpuMs } from "./lib/proc.js";
 import { machineInfo, writeResults } from "./lib/results.js";
 import { COMMON_SYSCALLS } from "./lib/syscalls.js";
 
@@ -126,25 +127,6 @@ function percentiles(xs: number[]): Percentiles {
   };
 }
 
-function clockTicks(): number {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** user+system CPU ms of a process, from /proc (NaN if it cannot be read). */
-function procCpuMs(pid: number, hz: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) / hz) * 1000;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 interface Cpu {
   /** this process: both ends (publisher thread and consumer worker) */
   nodeMs: number;
@@ -154,12 +136,12 @@ interface Cpu {
 /** CPU this process and nats-server spend from now until the returned function is called. */
 function cpuMeter(s: Setup): () => Cpu {
   const node0 = process.cpuUsage();
-  const server0 = procCpuMs(s.server.pid, s.hz);
+  const server0 = procCpuMs(s.server.pid);
   return () => {
     const d = process.cpuUsage(node0);
     return {
       nodeMs: (d.user + d.system) / 1000,
-      serverMs: procCpuMs(s.server.pid, s.hz) - server0,
+      serverMs: procCpuMs(s.server.pid) - server0,
     };
   };
 }
@@ -426,7 +408,6 @@ interface Setup {
   /** The scorer, in its own thread and connection. */
   sub: ConsumerThread;
   /** clock ticks per second, for /proc CPU times */
-  hz: number;
 }
 
 /** Times of each window by seq: enqueued, acked by JetStream, consumed. NaN = never. */
@@ -855,7 +836,7 @@ async function main(): Promise<number> {
     server = await EmbeddedNats.start({ storeDir: dir });
     pub = await NatsBus.open({ servers: [server.url] }, createBusMetrics(new Registry()), logger);
     sub = await ConsumerThread.open(server.url);
-    const setup: Setup = { server, pub, sub, hz: clockTicks() };
+    const setup: Setup = { server, pub, sub };
     const natsVersion = natsServerVersion();
     process.stdout.write(`bench:bus on ${server.url} (nats-server ${natsVersion})\n`);
     const sizes: SizeResult[] = [];

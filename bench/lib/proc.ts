@@ -1,4 +1,4 @@
-/** Statistics, /proc readings and child-process tracking shared by the scorer benchmark's parts. */
+/** Statistics, /proc readings and child-process tracking shared by the benchmarks. */
 import { type ChildProcess, execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -64,6 +64,7 @@ const clockHz = (() => {
   }
 })();
 
+/** user+system CPU ms of a process, from /proc (NaN if it cannot be read). */
 export function procCpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
