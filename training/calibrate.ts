@@ -186,14 +186,12 @@ export function calibrateThreshold(
     };
   }
   const pareto = paretoTailThreshold(normalScores, targetFar);
-  if (!Number.isFinite(pareto)) {
-    return { threshold: Math.max(empirical, tail), method: "extreme-tail", empirical, tail };
-  }
+  const fitted = Number.isFinite(pareto);
   return {
-    threshold: Math.max(empirical, tail, pareto),
+    threshold: Math.max(empirical, tail, fitted ? pareto : empirical),
     method: "extreme-tail",
     empirical,
     tail,
-    pareto,
+    ...(fitted ? { pareto } : {}),
   };
 }
