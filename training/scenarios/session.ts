@@ -82,28 +82,24 @@ function agentEnv(sandbox: Sandbox): NodeJS.ProcessEnv {
   };
 }
 
+/** SIGKILL to a session's process group (it runs detached); nothing if it is gone. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+}
+
 /**
- * Sessions run in their own process group (detached), so a parent that exits mid-session (a
- * Ctrl-C of `vigil demo` or `vigil eval scenarios`) would leave the session's `vigil exec` and
- * agent running. Each running group is killed when this process exits.
+ * The groups of the sessions running now. A parent that exits mid-session (a Ctrl-C of
+ * `vigil demo` or `vigil eval scenarios`) would otherwise leave their `vigil exec` and agent
+ * running: they are killed when this process exits.
  */
 const runningGroups = new Set<number>();
-let exitHooked = false;
-function killOnExit(pid: number): void {
-  if (!exitHooked) {
-    exitHooked = true;
-    process.on("exit", () => {
-      for (const group of runningGroups) {
-        try {
-          process.kill(-group, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-    });
-  }
-  runningGroups.add(pid);
-}
+process.on("exit", () => {
+  for (const group of runningGroups) killGroup(group);
+});
 
 export async function runSession(
   plan: SessionPlan,
@@ -156,22 +152,19 @@ export async function runSession(
   child.stderr.on("data", (d: Buffer) => {
     result.stderr = (result.stderr + d.toString()).slice(-8000);
   });
-  const killGroup = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // gone
-    }
+  const pid = child.pid;
+  if (pid !== undefined) runningGroups.add(pid);
+  const killSession = () => {
+    if (pid !== undefined) killGroup(pid);
   };
-  if (child.pid !== undefined) killOnExit(child.pid);
-  const timer = setTimeout(killGroup, o.timeoutMs ?? 120_000);
+  const timer = setTimeout(killSession, o.timeoutMs ?? 120_000);
   const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
     child.on("error", (error) => resolve({ code: null, error }));
     child.on("close", (code) => resolve({ code }));
   });
   clearTimeout(timer);
-  killGroup(); // anything the session left running in its group
-  if (child.pid !== undefined) runningGroups.delete(child.pid);
+  killSession(); // anything the session left running in its group
+  if (pid !== undefined) runningGroups.delete(pid);
   result.endedAt = Date.now();
   result.exitCode = exit.code;
   if (exit.error) result.stderr += `\n${exit.error.message}`;
