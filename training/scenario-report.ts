@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_TARGET_FAR } from "./calibrate.js";
 import type { ScenarioEvaluation, Timeline } from "./scenario-eval.js";
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
@@ -36,7 +37,7 @@ export function scenarioMarkdown(e: ScenarioEvaluation, context: { quick: boolea
       "NATS, the scorer and a real Alertmanager (`vigil run`); agents driven by a scripted " +
       "chat-completions endpoint on loopback, running real tools in a throwaway sandbox. " +
       `Thresholds calibrated for a window false-positive rate of ${pct(e.targetFar)}` +
-      `${context.quick ? " (the quick run asserts no alert in its ~70 benign windows, so it calibrates for a tenth of vigil train's default)" : ""}.`,
+      `${e.targetFar === DEFAULT_TARGET_FAR ? " (vigil train's default)" : `, not vigil train's default ${pct(DEFAULT_TARGET_FAR)}${context.quick ? ": the quick run asserts no alert in its ~70 benign windows" : ""}`}.`,
     "",
     "## Targets",
     "",
