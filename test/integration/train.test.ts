@@ -80,7 +80,15 @@ describe("trainModel", () => {
     assert.equal(m.calibration.windows, WINDOWS);
     assert.ok(m.calibration.empirical >= m.scoreStats.validation.p99);
     assert.equal(m.calibration.method, "extreme-tail");
-    assert.equal(m.threshold, Math.max(m.calibration.empirical, m.calibration.tail));
+    assert.equal(
+      m.threshold,
+      Math.max(
+        m.calibration.empirical,
+        m.calibration.tail,
+        m.calibration.pareto ?? Number.NEGATIVE_INFINITY,
+      ),
+      "the largest of the three tail estimates",
+    );
     assert.deepEqual(
       epochs,
       Array.from({ length: 12 }, (_, i) => i + 1),
