@@ -25,7 +25,7 @@ ${NATS_FLAGS_HELP}
   --host NAME             this scorer's host name (default: this machine's)
   --log-level LEVEL       debug | info | warn | error (default info)
 
-Every option can also be set in the config file or as VIGIL_* (see README).`;
+Every option can also be set in the config file or as VIGIL_* (see docs/configuration.md).`;
 
 export async function scorerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -32,7 +32,7 @@ run only:
   --alertmanager URL,...  Alertmanager(s) to send alerts to (default: none; alerts stay on NATS)
   --listen HOST:PORT      /metrics, /healthz, /readyz, /status (default 127.0.0.1:9464)
 
-Every option can also be set in the config file or as VIGIL_* (see README).`;
+Every option can also be set in the config file or as VIGIL_* (see docs/configuration.md).`;
 
 export async function sensorCommand(argv: string[], withScorer = false): Promise<number> {
   const { values } = parseArgs({
