@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs and builds it. Safe to run again: it only does what is missing.
-#   scripts/setup.sh [run|test|bench]   (the profile decides which optional packages to add)
+#   scripts/setup.sh [run|test|bench|eval]   (the profile decides which optional packages to add)
+# eval (and test, whose quick evaluation drives a real agent): the agent CLIs of agents/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-run}"
@@ -18,9 +19,12 @@ pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev make gcc pkg-config nats-serve
 if command -v bpftool >/dev/null; then :; elif apt-cache show bpftool >/dev/null 2>&1; then pkgs+=(bpftool); else pkgs+=(linux-tools-common "linux-tools-$(uname -r)"); fi
 case "$profile" in
   bench) pkgs+=(auditd) ;;
-  test) pkgs+=(openssl prometheus) ;; # openssl: the TLS test makes certificates; prometheus: promtool checks deploy/ rules
+  # openssl: the TLS test makes certificates; prometheus: promtool checks deploy/ rules; the
+  # rest is what the real-agent evaluation runs them with (a namespace, a user, their tools).
+  test) pkgs+=(openssl prometheus iproute2 util-linux passwd git curl python3 sqlite3 jq) ;;
+  eval) pkgs+=(iproute2 util-linux passwd git curl python3 sqlite3 jq) ;;
   run) ;;
-  *) die "unknown profile '$profile'" "use one of: run, test, bench" ;;
+  *) die "unknown profile '$profile'" "use one of: run, test, bench, eval" ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
@@ -35,6 +39,17 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The agent CLIs, pinned by agents/package-lock.json, in a directory of their own: not Vigil's
+# dependencies, and not on `npm start`'s path. `npm install` honours the lock file; `npm ci`
+# would refuse it where a registry lacks some other platform's optional packages, which the lock
+# file then cannot list.
+if [ "$profile" = eval ] || [ "$profile" = test ]; then
+  if [ ! -f agents/node_modules/.package-lock.json ] || [ agents/package-lock.json -nt agents/node_modules/.package-lock.json ]; then
+    say "installing the agent CLIs (agents/package-lock.json)"
+    npm install --prefix agents --no-audit --no-fund --loglevel=error
+  fi
 fi
 
 say "building bpf/ against this kernel's BTF"

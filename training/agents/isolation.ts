@@ -1,0 +1,188 @@
+/**
+ * Where real agents run in an evaluation, so that nothing leaves the machine and nothing they do
+ * outlives the run:
+ * - the whole evaluation (Vigil, NATS, Alertmanager, the scripted model, the sinks and the agents)
+ *   runs in a network namespace made for it, whose only interface is loopback: agents that try to
+ *   reach their vendors, and tests that name remote hosts, reach nothing. `inIsolatedNetwork`
+ *   re-executes the evaluation there and checks it;
+ * - each agent session runs as an unprivileged user the harness creates, with no_new_privs (no
+ *   setuid programs: no sudo, crontab or at), resource limits, and a mount namespace in which
+ *   /tmp, /var/tmp and /dev/shm are the sandbox's own directories.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { ErrorCodes, VigilError } from "../../src/errors.js";
+
+/** Set in the environment of the evaluation re-executed inside its namespace. */
+export const NETNS_ENV = "VIGIL_EVAL_NETNS";
+
+export interface AgentUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+function run(cmd: string, args: readonly string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new VigilError(
+      ErrorCodes.USAGE,
+      `${cmd} ${args.join(" ")} failed: ${(err.stderr ?? err.message).trim()}`,
+      {
+        hint: "the evaluation needs root and iproute2 (ip netns), util-linux (unshare, setpriv) and useradd",
+        cause: e,
+      },
+    );
+  }
+}
+
+/** The unprivileged user agents run as, created (a system user with no home) if missing. */
+export function ensureAgentUser(name: string): AgentUser {
+  const id = (flag: string) => Number(run("id", [flag, name]).trim());
+  try {
+    execFileSync("id", ["-u", name], { stdio: "ignore" });
+  } catch {
+    run("useradd", [
+      "--system",
+      "--user-group",
+      "--no-create-home",
+      "--home-dir",
+      "/nonexistent",
+      "--shell",
+      "/bin/bash",
+      name,
+    ]);
+  }
+  const user = { name, uid: id("-u"), gid: id("-g") };
+  if (user.uid === 0) {
+    throw new VigilError(ErrorCodes.USAGE, `agent user ${name} is root`, {
+      hint: "use an unprivileged user",
+    });
+  }
+  return user;
+}
+
+/** Non-loopback interfaces of the current network namespace. */
+export function outsideInterfaces(): string[] {
+  return Object.entries(networkInterfaces())
+    .filter(([, addrs]) => (addrs ?? []).some((a) => !a.internal))
+    .map(([name]) => name);
+}
+
+/**
+ * Runs `argv` (this evaluation) again inside a new network namespace that has only loopback,
+ * and returns its exit code; the namespace is deleted afterwards. Inside (NETNS_ENV set), it
+ * checks that no interface but loopback exists and returns undefined: go on.
+ */
+export async function inIsolatedNetwork(argv: readonly string[]): Promise<number | undefined> {
+  if (process.env[NETNS_ENV]) {
+    const outside = outsideInterfaces();
+    if (outside.length > 0) {
+      throw new VigilError(
+        ErrorCodes.USAGE,
+        `the evaluation's network namespace has interfaces other than loopback: ${outside.join(", ")}`,
+        {
+          hint: "run it without setting VIGIL_EVAL_NETNS: it makes its own namespace",
+        },
+      );
+    }
+    return undefined;
+  }
+  if (process.getuid?.() !== 0) {
+    throw new VigilError(ErrorCodes.USAGE, "evaluating real agents needs root", {
+      hint: "run it as root (sudo): it makes a network namespace, a user and the eBPF sensor",
+    });
+  }
+  const ns = `vigil-eval-${process.pid}`;
+  const etc = join("/etc/netns", ns);
+  run("ip", ["netns", "add", ns]);
+  const cleanup = () => {
+    try {
+      execFileSync("ip", ["netns", "delete", ns], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+    rmSync(etc, { recursive: true, force: true });
+  };
+  process.once("exit", cleanup);
+  try {
+    run("ip", ["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+    // `ip netns exec` binds /etc/netns/<ns>/* over /etc: names resolve through the evaluation's
+    // own DNS responder on loopback, and nothing else.
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(join(etc, "resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    const child = spawn("ip", ["netns", "exec", ns, ...argv], {
+      stdio: "inherit",
+      env: { ...process.env, [NETNS_ENV]: ns },
+    });
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    const code = await new Promise<number>((resolve) => {
+      child.on("exit", (c, sig) => resolve(c ?? (sig === "SIGINT" ? 130 : 143)));
+    });
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
+    return code;
+  } finally {
+    cleanup();
+    process.off("exit", cleanup);
+  }
+}
+
+export interface Confinement {
+  user: AgentUser;
+  /** The sandbox's directories that become /tmp, /var/tmp and /dev/shm for the agent. */
+  tmp: string;
+  varTmp: string;
+  shm: string;
+  /** RLIMIT_NPROC and RLIMIT_FSIZE (bytes). */
+  maxProcesses?: number;
+  maxFileBytes?: number;
+}
+
+/**
+ * argv that runs `command` confined: a private mount namespace with the sandbox's temporary
+ * directories, then the agent user with no_new_privs, resource limits and only `env`.
+ */
+export function confinedArgv(
+  c: Confinement,
+  env: Readonly<Record<string, string>>,
+  command: readonly string[],
+): string[] {
+  const script =
+    'mount --bind "$1" /tmp && mount --bind "$2" /var/tmp && mount --bind "$3" /dev/shm && shift 3 && exec "$@"';
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "--",
+    "/bin/sh",
+    "-c",
+    script,
+    "vigil-confine",
+    c.tmp,
+    c.varTmp,
+    c.shm,
+    "prlimit",
+    `--nproc=${c.maxProcesses ?? 2048}`,
+    `--fsize=${c.maxFileBytes ?? 2 ** 30}`,
+    "--",
+    "setpriv",
+    `--reuid=${c.user.uid}`,
+    `--regid=${c.user.gid}`,
+    "--init-groups",
+    "--no-new-privs",
+    "--inh-caps=-all",
+    "--",
+    "env",
+    "-i",
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ...command,
+  ];
+}

@@ -1,0 +1,153 @@
+/**
+ * One session of a real agent CLI: its settings written into its HOME, its steps registered with
+ * the scripted model, the agent started confined (isolation.ts) in its workspace with one
+ * headless prompt, and waited for. The agent process is the spawned process itself (unshare,
+ * sh, prlimit, setpriv and env each exec the next), so `pid` is the process Vigil's default rules
+ * see exec the agent's binary and track as an instance.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { AgentCli } from "./clis/index.js";
+import { type Confinement, confinedArgv } from "./isolation.js";
+import type { ModelServer, SessionLog } from "./model-server.js";
+import type { PlannedStep } from "./steps.js";
+
+export interface AgentSessionOptions {
+  cli: AgentCli;
+  /** The directory holding node_modules/.bin of the agent CLIs (agents/ of this checkout). */
+  agentsDir: string;
+  server: ModelServer;
+  sessionId: string;
+  steps: readonly PlannedStep[];
+  seed: number;
+  thinkMs: readonly [number, number];
+  cwd: string;
+  home: string;
+  confinement: Confinement;
+  /** Killed after this long (default 300 s). */
+  timeoutMs?: number;
+  prompt?: string;
+}
+
+export interface AgentSessionResult {
+  sessionId: string;
+  agent: string;
+  /** The agent's process (the root of the instance Vigil tracks). */
+  pid: number | undefined;
+  startedAt: number;
+  endedAt: number;
+  /** null: killed (timeout). */
+  exitCode: number | null;
+  timedOut: boolean;
+  log: SessionLog;
+  /** The ends of the agent's output, for diagnostics. */
+  stdout: string;
+  stderr: string;
+}
+
+const KEEP = 8000;
+
+/** The environment every agent gets besides its own variables: nothing from the harness. */
+export function baseEnv(home: string, user: string): Record<string, string> {
+  return {
+    HOME: home,
+    USER: user,
+    LOGNAME: user,
+    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    SHELL: "/bin/bash",
+    LANG: "C.UTF-8",
+    TERM: "dumb",
+    TMPDIR: "/tmp",
+    GIT_CONFIG_NOSYSTEM: "1",
+  };
+}
+
+/** Writes `files` (relative to `home`) owned by the agent user. */
+function writeHomeFiles(
+  home: string,
+  files: Record<string, string>,
+  uid: number,
+  gid: number,
+): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const path = join(home, rel);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content, { mode: 0o600 });
+    for (let d = dirname(path); d.startsWith(home); d = dirname(d)) {
+      chownSync(d, uid, gid);
+      if (d === home) break;
+    }
+    chownSync(path, uid, gid);
+  }
+}
+
+/** SIGKILL to every process of `uid`: what a session left running (background jobs, daemons). */
+export function killUser(uid: number): void {
+  try {
+    execFileSync("pkill", ["-KILL", "-U", String(uid)], { stdio: "ignore" });
+  } catch {
+    // none left
+  }
+}
+
+export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSessionResult> {
+  const { cli, confinement: c } = o;
+  const setting = {
+    baseUrl: o.server.baseUrl(o.sessionId),
+    home: o.home,
+    cwd: o.cwd,
+    prompt: o.prompt ?? "Please work through today's tasks in this repository.",
+  };
+  writeHomeFiles(o.home, cli.homeFiles(setting), c.user.uid, c.user.gid);
+  o.server.register(o.sessionId, {
+    steps: o.steps,
+    cwd: o.cwd,
+    seed: o.seed,
+    thinkMs: o.thinkMs,
+    summary: "Done: the tasks are complete.",
+  });
+  const env = { ...baseEnv(o.home, c.user.name), ...cli.env(setting) };
+  const bin = join(o.agentsDir, "node_modules", ".bin", cli.bin);
+  const argv = confinedArgv(c, env, [bin, ...cli.args(setting)]);
+  const startedAt = Date.now();
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    cwd: o.cwd,
+    env: {},
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => {
+    stdout = (stdout + d.toString()).slice(-KEEP);
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-KEEP);
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killUser(c.user.uid);
+  }, o.timeoutMs ?? 300_000);
+  const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    child.on("error", (error) => resolve({ code: null, error }));
+    child.on("close", (code) => resolve({ code }));
+  });
+  clearTimeout(timer);
+  killUser(c.user.uid);
+  const log = o.server.log(o.sessionId);
+  o.server.forget(o.sessionId);
+  return {
+    sessionId: o.sessionId,
+    agent: cli.name,
+    pid: child.pid,
+    startedAt,
+    endedAt: Date.now(),
+    exitCode: timedOut ? null : exit.code,
+    timedOut,
+    log,
+    stdout,
+    stderr: exit.error ? `${stderr}\n${exit.error.message}` : stderr,
+  };
+}
