@@ -61,11 +61,21 @@ export const DEFAULT_AGENT_RULES: readonly Rule[] = Object.freeze(
     { agentType: "aider", comm: "aider" },
     { agentType: "goose", comm: "goose" },
     { agentType: "opencode", comm: "opencode" },
+    { agentType: "qwen-code", comm: "qwen" },
     { agentType: "claude-code", exe: NODE, argv: "/@anthropic-ai/claude-code/" },
     { agentType: "codex", exe: NODE, argv: "/@openai/codex/" },
+    // Through its bin shim (node_modules/.bin, or a global prefix's bin) the launcher's argv
+    // names the shim, not the package.
+    { agentType: "codex", exe: NODE, argv: "/\\.?bin/codex( |$)" },
     // The codex npm package runs a native binary it ships, whose comm is its target triple.
     { agentType: "codex", exe: "**/node_modules/@openai/codex/**" },
     { agentType: "gemini-cli", exe: NODE, argv: "/@google/gemini-cli/" },
+    // Through its bin shim (node_modules/.bin, or a global prefix's bin) the argv names the shim,
+    // and so does the copy of itself the CLI relaunches with a larger heap.
+    { agentType: "gemini-cli", exe: NODE, argv: "/\\.?bin/gemini( |$)" },
+    { agentType: "qwen-code", exe: NODE, argv: "/@qwen-code/qwen-code/" },
+    // Through its bin shim the launcher's argv names the shim; it relaunches the package's cli.js.
+    { agentType: "qwen-code", exe: NODE, argv: "/\\.?bin/qwen( |$)" },
     { agentType: "aider", exe: PYTHON, argv: "(^|/| -m )aider( |$)" },
   ].map((r) => Object.freeze(r)),
 );

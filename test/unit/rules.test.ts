@@ -26,7 +26,7 @@ test("rules - defaults cover the well-known agent CLIs", () => {
   const types = new Set(DEFAULT_AGENT_RULES.map((r) => r.agentType));
   assert.deepEqual(
     [...types].sort(),
-    ["aider", "claude-code", "codex", "gemini-cli", "goose", "opencode"].sort(),
+    ["aider", "claude-code", "codex", "gemini-cli", "goose", "opencode", "qwen-code"].sort(),
   );
 });
 
@@ -38,6 +38,7 @@ test("rules - defaults match agents by comm", () => {
     ["aider", "aider"],
     ["goose", "goose"],
     ["opencode", "opencode"],
+    ["qwen", "qwen-code"],
   ];
   for (const [comm, agentType] of cases) {
     assert.equal(agentOf({ comm, exe: `/usr/local/bin/${comm}` }), agentType, comm);
@@ -53,11 +54,15 @@ test("rules - defaults match node running an agent package", () => {
       "claude-code",
     ],
     ["/usr/bin/node", "/usr/lib/node_modules/@openai/codex/bin/codex.js", "codex"],
+    ["/usr/bin/node", "/srv/agents/node_modules/.bin/codex", "codex"],
+    ["/usr/bin/node", "/usr/local/bin/codex", "codex"],
     [
       "/usr/local/bin/node",
       "/usr/local/lib/node_modules/@google/gemini-cli/dist/index.js",
       "gemini-cli",
     ],
+    ["/usr/bin/node", "/usr/lib/node_modules/@qwen-code/qwen-code/cli.js", "qwen-code"],
+    ["/usr/bin/node", "/srv/agents/node_modules/.bin/qwen", "qwen-code"],
   ];
   for (const [exe, script, agentType] of cases) {
     assert.equal(agentOf({ exe, comm: "node", argv: ["node", script] }), agentType, script);
@@ -263,6 +268,7 @@ test("rules - kernelComms lists comm-only default rules with their index", () =>
     "gemini",
     "goose",
     "opencode",
+    "qwen",
   ]);
   for (const [comm, index] of comms) {
     assert.equal(DEFAULT_AGENT_RULES[index]?.comm, comm);

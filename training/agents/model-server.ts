@@ -32,6 +32,8 @@ export interface ScriptedRun {
   thinkMs: readonly [number, number];
   /** The final answer. */
   summary: string;
+  /** Told when a step is first handed out and when its result first comes back. */
+  onStep?: (index: number, event: "handed" | "result") => void;
 }
 
 export interface StepRecord {
@@ -59,12 +61,22 @@ export interface SessionLog {
   unknown: string[];
 }
 
+/** A tool call's outcome that the agent reports outside its API (on its stdout). */
+export interface ReportedOutcome {
+  /** The id of the call, as the model server handed it out. */
+  callId: string;
+  exitCode?: number;
+  isError: boolean;
+}
+
 export interface ModelServer {
   url: string;
   /** The base URL of a session: `${url}/s/${id}`. */
   baseUrl(id: string): string;
   register(id: string, run: ScriptedRun): void;
   log(id: string): SessionLog;
+  /** Completes a step's record with what the agent reported of it, for APIs that do not say. */
+  report(id: string, outcome: ReportedOutcome): void;
   forget(id: string): void;
   close(): Promise<void>;
 }
@@ -130,7 +142,10 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 export async function startModelServer(protocols: readonly Protocol[]): Promise<ModelServer> {
-  const sessions = new Map<string, { run: ScriptedRun; log: SessionLog }>();
+  const sessions = new Map<
+    string,
+    { run: ScriptedRun; log: SessionLog; reported: Map<number, ReportedOutcome> }
+  >();
   const timers = new Set<NodeJS.Timeout>();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -185,6 +200,7 @@ export async function startModelServer(protocols: readonly Protocol[]): Promise<
       const rec = log.steps[last.index];
       if (result && rec && rec.resultAt === undefined) {
         Object.assign(rec, { resultAt: Date.now(), ...outcome(result) });
+        run.onStep?.(last.index, "result");
       }
     }
     const next = last.index + 1;
@@ -197,7 +213,10 @@ export async function startModelServer(protocols: readonly Protocol[]): Promise<
       const call = renderStep(planned.step, conv.tools, run.cwd);
       const rec = log.steps[next] ?? {};
       log.steps[next] = rec;
-      rec.handedAt ??= Date.now();
+      if (rec.handedAt === undefined) {
+        rec.handedAt = Date.now();
+        run.onStep?.(next, "handed");
+      }
       rec.tool = call.name;
       const callId = `vgl${next}x${Math.floor(random() * 2 ** 40).toString(36)}`;
       answer = { kind: "tool", callId, call, narration: NARRATION[planned.step.tool] ?? "" };
@@ -223,12 +242,27 @@ export async function startModelServer(protocols: readonly Protocol[]): Promise<
     url,
     baseUrl: (id) => `${url}/s/${id}`,
     register: (id, run) => {
-      sessions.set(id, { run, log: { steps: [], requests: 0, sideRequests: 0, unknown: [] } });
+      sessions.set(id, {
+        run,
+        log: { steps: [], requests: 0, sideRequests: 0, unknown: [] },
+        reported: new Map(),
+      });
     },
     log: (id) => {
       const s = sessions.get(id);
       if (!s) throw new Error(`no session ${id}`);
-      return structuredClone(s.log);
+      const log = structuredClone(s.log);
+      for (const [index, r] of s.reported) {
+        const rec = log.steps[index];
+        if (!rec) continue;
+        if (r.exitCode !== undefined) rec.exitCode = r.exitCode;
+        rec.ok = rec.ok !== false && !r.isError && (r.exitCode ?? 0) === 0;
+      }
+      return log;
+    },
+    report: (id, outcome) => {
+      const index = STEP_ID.exec(outcome.callId)?.[1];
+      if (index !== undefined) sessions.get(id)?.reported.set(Number(index), outcome);
     },
     forget: (id) => {
       sessions.delete(id);

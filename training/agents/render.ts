@@ -159,8 +159,12 @@ export function renderStep(
       const t = find(tools, EDIT);
       const oldKey = t && prop(t, ["old_string", "oldString"]);
       const newKey = t && prop(t, ["new_string", "newString"]);
-      if (oldKey && newKey) r = withPath(t, step.path, { [oldKey]: step.old, [newKey]: step.new });
-      else if (tools.get("apply_patch")?.kind === "custom") {
+      if (oldKey && newKey) {
+        const rest: Record<string, unknown> = { [oldKey]: step.old, [newKey]: step.new };
+        // Gemini CLI's replace requires an instruction (what its edit fixer would be told).
+        if (t && "instruction" in t.properties) rest.instruction = describeStep(step);
+        r = withPath(t, step.path, rest);
+      } else if (tools.get("apply_patch")?.kind === "custom") {
         r = { name: "apply_patch", input: patch(step, abs(step.path)) };
       }
       break;
@@ -171,7 +175,7 @@ export function renderStep(
         const input: Record<string, unknown> = { pattern: step.pattern };
         const pathKey = prop(t, ["path", "dir_path"]);
         if (pathKey) input[pathKey] = abs(step.path ?? ".");
-        const incKey = prop(t, ["glob", "include"]);
+        const incKey = prop(t, ["glob", "include", "include_pattern"]);
         if (incKey && step.include) input[incKey] = step.include;
         r = { name: t.name, input };
       }

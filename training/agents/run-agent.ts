@@ -28,6 +28,7 @@ export interface AgentSessionOptions {
   /** Killed after this long (default 300 s). */
   timeoutMs?: number;
   prompt?: string;
+  onStep?: (index: number, event: "handed" | "result") => void;
 }
 
 export interface AgentSessionResult {
@@ -106,6 +107,7 @@ export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSess
     seed: o.seed,
     thinkMs: o.thinkMs,
     summary: "Done: the tasks are complete.",
+    ...(o.onStep ? { onStep: o.onStep } : {}),
   });
   const env = { ...baseEnv(o.home, c.user.name), ...cli.env(setting) };
   const bin = join(o.agentsDir, "node_modules", ".bin", cli.bin);
@@ -113,14 +115,22 @@ export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSess
   const startedAt = Date.now();
   const child = spawn(argv[0] as string, argv.slice(1), {
     cwd: o.cwd,
-    env: {},
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
   let stdout = "";
   let stderr = "";
+  let line = "";
   child.stdout.on("data", (d: Buffer) => {
     stdout = (stdout + d.toString()).slice(-KEEP);
+    if (!cli.outcomeOf) return;
+    const lines = (line + d.toString()).split("\n");
+    line = lines.pop() ?? "";
+    for (const l of lines) {
+      const r = cli.outcomeOf(l);
+      if (r) o.server.report(o.sessionId, r);
+    }
   });
   child.stderr.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-KEEP);

@@ -3,6 +3,7 @@
  * API its scripted model speaks, and the documented settings that point it at that model and
  * switch off its telemetry and auto-update.
  */
+import type { ReportedOutcome } from "../model-server.js";
 import type { Protocol } from "../protocol.js";
 
 export interface SessionSetting {
@@ -29,4 +30,9 @@ export interface AgentCli {
   env(s: SessionSetting): Record<string, string>;
   /** Arguments after the executable: one headless session, tools approved without asking. */
   args(s: SessionSetting): string[];
+  /**
+   * A tool call's outcome read from one line of the agent's stdout, for agents whose API does
+   * not carry it back (opencode sends the model no exit code).
+   */
+  outcomeOf?(line: string): ReportedOutcome | undefined;
 }
