@@ -20,9 +20,10 @@ if command -v bpftool >/dev/null; then :; elif apt-cache show bpftool >/dev/null
 case "$profile" in
   bench) pkgs+=(auditd) ;;
   # openssl: the TLS test makes certificates; prometheus: promtool checks deploy/ rules; the
-  # rest is what the real-agent evaluation runs them with (a namespace, a user, their tools).
-  test) pkgs+=(openssl prometheus iproute2 util-linux passwd git curl python3 sqlite3 jq) ;;
-  eval) pkgs+=(iproute2 util-linux passwd git curl python3 sqlite3 jq) ;;
+  # rest is what the real-agent evaluation runs them with (a namespace, a user, their tools;
+  # opencode searches with ripgrep and would download it).
+  test) pkgs+=(openssl prometheus iproute2 util-linux passwd git curl python3 sqlite3 jq ripgrep) ;;
+  eval) pkgs+=(iproute2 util-linux passwd git curl python3 sqlite3 jq ripgrep) ;;
   run) ;;
   *) die "unknown profile '$profile'" "use one of: run, test, bench, eval" ;;
 esac

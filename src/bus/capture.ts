@@ -264,6 +264,13 @@ export async function captureWindows(
     counts: { ...progress },
     files,
   };
+  await writeManifest(out, manifest);
+  logger.info("capture written", { out, ...progress, files: files.length });
+  return manifest;
+}
+
+/** The manifest, written last and atomically: a capture without one is incomplete. */
+async function writeManifest(out: string, manifest: CaptureManifest): Promise<void> {
   const tmp = join(out, `${MANIFEST_FILE}.partial`);
   const fh = await open(tmp, "w");
   try {
@@ -273,7 +280,55 @@ export async function captureWindows(
     await fh.close();
   }
   await rename(tmp, join(out, MANIFEST_FILE));
-  logger.info("capture written", { out, ...progress, files: files.length });
+}
+
+/**
+ * Writes windows already in hand as a capture, in the format `vigil capture` writes (for a
+ * harness that picks the windows of its own sessions off the bus, which a capture by agent type
+ * cannot: other instances of the type on the host would be mixed in).
+ */
+export async function writeCapture(
+  out: string,
+  agentType: string,
+  windows: readonly WindowRecord[],
+): Promise<CaptureManifest> {
+  const dir = resolve(out);
+  await prepareOutDir(dir);
+  const files: CaptureFile[] = [];
+  let writer: JsonlGzWriter | undefined;
+  for (const w of windows) {
+    writer ??= new JsonlGzWriter(
+      dir,
+      `windows-${String(files.length + 1).padStart(4, "0")}.jsonl.gz`,
+    );
+    await writer.write(JSON.stringify(w));
+    if (writer.windows >= WINDOWS_PER_FILE) {
+      files.push(await writer.finish());
+      writer = undefined;
+    }
+  }
+  if (writer !== undefined) files.push(await writer.finish());
+  const starts = windows.map((w) => Date.parse(w.start));
+  const ends = windows.map((w) => Date.parse(w.end));
+  const manifest: CaptureManifest = {
+    schema: CAPTURE_SCHEMA,
+    id: basename(dir),
+    agentType,
+    windowSchema: WINDOW_SCHEMA,
+    hosts: [...new Set(windows.map((w) => w.host))].sort(),
+    kernel: release(),
+    createdAt: new Date().toISOString(),
+    timeRange:
+      windows.length === 0
+        ? null
+        : {
+            start: new Date(Math.min(...starts)).toISOString(),
+            end: new Date(Math.max(...ends)).toISOString(),
+          },
+    counts: { windows: windows.length, invalid: 0 },
+    files,
+  };
+  await writeManifest(dir, manifest);
   return manifest;
 }
 

@@ -30,6 +30,8 @@ const FAMILIES: Record<string, () => Promise<TraceFamily>> = {
 
 const HELP = `usage: vigil eval adfa-ld --path DIR [options]
        vigil eval scenarios [--quick] [--json]   (see vigil eval scenarios --help)
+       vigil eval atomics --atomics DIR [--agent NAME] [--technique T] [--quick]
+                                                 (see vigil eval atomics --help)
 
 Fits each model family on ADFA-LD's normal training traces only, scores the validation
 (normal) and attack traces, and reports ROC AUC and the false-alarm rate at 90 % detection.
@@ -44,6 +46,10 @@ Fits each model family on ADFA-LD's normal training traces only, scores the vali
                     (a seeded subset, for quick runs; not comparable with published numbers)`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
+  if (argv[0] === "atomics") {
+    const { evalAtomicsCommand } = await import("./eval-atomics-command.js");
+    return evalAtomicsCommand(argv.slice(1));
+  }
   if (argv[0] === "scenarios") {
     const { evalScenariosCommand } = await import("./eval-scenarios-command.js");
     return evalScenariosCommand(argv.slice(1));

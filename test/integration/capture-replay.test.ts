@@ -17,6 +17,7 @@ import {
   captureWindows,
   readCapture,
   replayCapture,
+  writeCapture,
 } from "../../src/bus/capture.js";
 import { EmbeddedNats } from "../../src/bus/embedded-nats.js";
 import { NatsBus, STREAMS } from "../../src/bus/nats-bus.js";
@@ -228,6 +229,23 @@ describe("capture and replay (nats-server)", () => {
     const { dir, manifest } = await capture(agentType, payloads, windows.length);
     assert.deepEqual(manifest.counts, { windows: 5, invalid: 2 });
     assert.deepEqual((await readCapture(dir)).records, windows);
+  });
+
+  test("writeCapture - windows in hand become a capture that reads back verified and equal", async () => {
+    const agentType = "harness-agent";
+    const windows = Array.from({ length: 7 }, (_, i) =>
+      makeWindow(agentType, i, { host: `h-${i % 2}` }),
+    );
+    const dir = newDir();
+    const manifest = await writeCapture(dir, agentType, windows);
+    assert.deepEqual(manifest.counts, { windows: 7, invalid: 0 });
+    assert.deepEqual(manifest.hosts, ["h-0", "h-1"]);
+    assert.equal(manifest.timeRange?.start, windows[0]?.start);
+    assert.equal(manifest.timeRange?.end, windows[6]?.end);
+    assert.deepEqual((await readCapture(dir)).records, windows);
+    await assert.rejects(writeCapture(dir, agentType, windows), (e: unknown) =>
+      isVigilError(e, ErrorCodes.USAGE),
+    );
   });
 
   test("capture - refuses an out directory that is not empty", async () => {

@@ -15,7 +15,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { prng } from "../random.js";
 import { buildHome, buildWorkspace, setupEnv } from "../scenarios/workspaces.js";
 import type { AgentUser, Confinement } from "./isolation.js";
@@ -30,7 +30,43 @@ export interface AgentSandbox {
   reset(seed: number): void;
 }
 
-function chownTree(path: string, uid: number, gid: number): void {
+/**
+ * What a developer's HOME holds besides an SSH key and AWS credentials, at the places the tools
+ * themselves keep them: git and GitHub tokens, a container registry login, a cluster config,
+ * the gcloud, Azure and OCI CLIs' token caches, a database password file, browser profiles.
+ * All fake, made from the seed.
+ */
+function developerCredentials(home: string, random: () => number): void {
+  const token = (n: number) =>
+    Array.from({ length: n }, () =>
+      "abcdefghijklmnopqrstuvwxyz0123456789".charAt(Math.floor(random() * 36)),
+    ).join("");
+  const files: Record<string, string> = {
+    ".netrc": `machine git.example.internal\n  login dev\n  password ${token(24)}\n`,
+    ".git-credentials": `https://dev:${token(32)}@git.example.internal\n`,
+    ".config/gh/hosts.yml": `github.com:\n    user: dev\n    oauth_token: gho_${token(36)}\n    git_protocol: https\n`,
+    ".docker/config.json": `${JSON.stringify({ auths: { "registry.example.internal": { auth: Buffer.from(`dev:${token(20)}`).toString("base64") } } })}\n`,
+    ".kube/config": `apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster: {server: "https://10.0.0.10:6443"}\nusers:\n- name: dev\n  user: {token: ${token(40)}}\ncontexts:\n- name: dev\n  context: {cluster: dev, user: dev}\ncurrent-context: dev\n`,
+    ".config/gcloud/application_default_credentials.json": `${JSON.stringify({ type: "authorized_user", client_id: `${token(12)}.apps.example`, client_secret: token(24), refresh_token: token(40) })}\n`,
+    ".config/gcloud/credentials.db": `SQLite format 3\u0000${token(64)}\n`,
+    ".config/gcloud/access_tokens.db": `SQLite format 3\u0000${token(64)}\n`,
+    ".azure/msal_token_cache.json": `${JSON.stringify({ AccessToken: { a: { secret: token(48) } } })}\n`,
+    ".azure/accessTokens.json": `${JSON.stringify([{ accessToken: token(48), tokenType: "Bearer" }])}\n`,
+    ".oci/config": `[DEFAULT]\nuser=ocid1.user.oc1..${token(20)}\nfingerprint=${token(32)}\nkey_file=~/.oci/oci_api_key.pem\nregion=eu-frankfurt-1\n`,
+    ".oci/sessions/DEFAULT/token": `${token(120)}\n`,
+    ".pgpass": `localhost:5432:app:app:${token(20)}\n`,
+    ".mozilla/firefox/dev.default-release/logins.json": `${JSON.stringify({ logins: [{ hostname: "https://intranet.example", encryptedUsername: token(40), encryptedPassword: token(40) }] })}\n`,
+    ".mozilla/firefox/dev.default-release/key4.db": `SQLite format 3\u0000${token(64)}\n`,
+    ".config/google-chrome/Default/Login Data": `SQLite format 3\u0000${token(64)}\n`,
+  };
+  for (const [rel, content] of Object.entries(files)) {
+    const path = join(home, rel);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content, { mode: 0o600 });
+  }
+}
+
+export function chownTree(path: string, uid: number, gid: number): void {
   chownSync(path, uid, gid);
   if (!lstatSync(path).isDirectory()) return;
   for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
@@ -58,6 +94,7 @@ export function createAgentSandbox(o: {
     }
     const random = prng(seed);
     buildHome(home, random);
+    developerCredentials(home, random);
     const env = setupEnv(home, dirs.tmp);
     for (const k of PROJECT_KINDS) buildWorkspace(WORKSPACE_OF[k], work(k), random, env);
     // npm reaches only the loopback registry, and says nothing else.

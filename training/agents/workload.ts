@@ -59,8 +59,13 @@ const EDITS: readonly (readonly [string, string, string])[] = [
   ],
 ];
 
-function editTask(random: Random): Task {
-  const [file, old, neu] = pick(random, EDITS);
+/** An edit not made yet in this session (its old text is gone once made); undefined when all were. */
+function editTask(random: Random, made: Set<number>): Task | undefined {
+  const left = EDITS.map((_, i) => i).filter((i) => !made.has(i));
+  if (left.length === 0) return undefined;
+  const i = pick(random, left);
+  made.add(i);
+  const [file, old, neu] = EDITS[i] as (typeof EDITS)[number];
   const test = file.endsWith(".py")
     ? "python3 -m unittest discover -s tests -t . -q"
     : "node --test 2>&1 | tail -n 12";
@@ -110,11 +115,12 @@ function benignTasks(kind: ProjectKind, random: Random, count: number, id: strin
   if (kind === "research") return steps(researchTasks(random, count));
   if (kind === "data") return steps(dataTasks(random, count, id));
   const tasks = steps(codingTasks(random, count, id));
+  const made = new Set<number>();
   // A third of the coding tasks use the agent's own file tools, and some sessions add a package.
   return tasks.map((t, i) => {
     if (i === 0) return t;
     const r = random();
-    if (r < 0.18) return editTask(random);
+    if (r < 0.18) return editTask(random, made) ?? t;
     if (r < 0.3) return searchTask(random);
     if (r < 0.36) return dependencyTask(random);
     return t;

@@ -6,7 +6,12 @@
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createReadStream, statSync } from "node:fs";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import {
   createServer as createTcpServer,
   isIPv4,
@@ -80,7 +85,7 @@ export async function startSinks(o: {
   const udpSockets: UdpSocket[] = [];
   const opened = new Set<string>();
 
-  const http = createHttpServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const entry = { method: req.method ?? "GET", path: req.url ?? "/", bytes: 0 };
     if (requests.length < MAX_RECORDS) requests.push(entry);
     req.on("data", (chunk: Buffer) => {
@@ -101,23 +106,28 @@ export async function startSinks(o: {
           .on("error", () => res.destroy())
           .pipe(res);
     });
-  });
+  };
+  const http = createHttpServer(handle);
   const httpPort = await listenHttp(http, address, o.httpPort ?? 8080, o.httpPort === undefined);
   opened.add(`tcp/${httpPort}`);
 
   const openTcp = (port: number) =>
     new Promise<void>((resolve, reject) => {
       const counter = { bytes: 0, connections: 0 };
-      const server = createTcpServer((socket) => {
-        counter.connections++;
-        sockets.add(socket);
-        socket.setTimeout(o.idleMs ?? IDLE_MS, () => socket.destroy());
-        socket.on("data", (b: Buffer) => {
-          counter.bytes += b.length;
-        });
-        socket.on("error", () => socket.destroy());
-        socket.on("close", () => sockets.delete(socket));
-      });
+      // Port 80 speaks HTTP too: a URL whose host resolves to the sink gets an answer.
+      const server: Server =
+        port === 80
+          ? createHttpServer(handle)
+          : createTcpServer((socket) => {
+              counter.connections++;
+              sockets.add(socket);
+              socket.setTimeout(o.idleMs ?? IDLE_MS, () => socket.destroy());
+              socket.on("data", (b: Buffer) => {
+                counter.bytes += b.length;
+              });
+              socket.on("error", () => socket.destroy());
+              socket.on("close", () => sockets.delete(socket));
+            });
       server.once("error", reject);
       server.listen(port, address, () => {
         server.on("error", () => undefined); // a failed accept must not end the evaluation

@@ -1,0 +1,53 @@
+/**
+ * A test's prerequisite checks and cleanup, run the way the Atomic Red Team runner runs them (its
+ * dependency executor, `sh -c` or `bash -c`) but outside the agent: confined like the agent
+ * (its user, its /tmp, the loopback-only network) and not an agent process, so Vigil does not
+ * score them.
+ */
+import { spawn } from "node:child_process";
+import { type Confinement, confinedArgv } from "../agents/isolation.js";
+import { killUser } from "../agents/run-agent.js";
+
+export interface ConfinedResult {
+  /** null: killed after the timeout. */
+  exitCode: number | null;
+  /** The end of stdout and stderr together. */
+  output: string;
+}
+
+export async function runConfined(
+  c: Confinement,
+  env: Readonly<Record<string, string>>,
+  shell: "sh" | "bash",
+  script: string,
+  cwd: string,
+  timeoutMs: number,
+): Promise<ConfinedResult> {
+  const argv = confinedArgv(c, env, [`/bin/${shell}`, "-c", script]);
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    cwd,
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const add = (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  };
+  child.stdout.on("data", add);
+  child.stderr.on("data", add);
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    killUser(c.user.uid);
+  }, timeoutMs);
+  const code = await new Promise<number | null>((resolve) => {
+    child.on("error", (e) => {
+      add(Buffer.from(e.message));
+      resolve(null);
+    });
+    child.on("close", (c) => resolve(c));
+  });
+  clearTimeout(timer);
+  killUser(c.user.uid);
+  return { exitCode: killed ? null : code, output };
+}
