@@ -35,6 +35,7 @@ agent-hour. Needs root. Resumes an interrupted run with the same --out and optio
   --out DIR         report and kept data (DIR/data) (default ./eval-atomics)
   --seed N          seed of the sessions and models (default 0)
   --benign-hours H  benign work per agent in the full run (default 2)
+  --parallel N      agents evaluated at the same time (default: all)
   --report-only     measure and write the report from DIR/data without running anything
   --json            print the summary as JSON`;
 
@@ -50,6 +51,7 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
     out: string;
     seed: string;
     "benign-hours": string;
+    parallel?: string;
     "report-only": boolean;
     json: boolean;
     help?: boolean;
@@ -66,6 +68,7 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
         out: { type: "string", default: "eval-atomics" },
         seed: { type: "string", default: "0" },
         "benign-hours": { type: "string", default: "2" },
+        parallel: { type: "string" },
         "report-only": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
@@ -95,13 +98,13 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
   }
   const seed = Number(values.seed);
   const hours = Number(values["benign-hours"]);
-  if (!Number.isSafeInteger(seed) || seed < 0 || !(hours > 0)) {
+  const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
+  const badParallel = parallel !== undefined && !(Number.isSafeInteger(parallel) && parallel > 0);
+  if (!Number.isSafeInteger(seed) || seed < 0 || !(hours > 0) || badParallel) {
     throw new VigilError(
       ErrorCodes.USAGE,
-      "--seed must be an integer >= 0 and --benign-hours a number > 0",
-      {
-        hint: "--seed 0 --benign-hours 2",
-      },
+      "--seed must be an integer >= 0, --benign-hours a number > 0 and --parallel an integer > 0",
+      { hint: "--seed 0 --benign-hours 2 --parallel 2" },
     );
   }
   const agentsDir = join(REPO, "agents");
@@ -155,6 +158,7 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
         sandboxRoot: join("/var/lib/vigil-eval", String(process.pid)),
         agentsDir,
         seed,
+        ...(parallel === undefined ? {} : { parallel }),
         log,
       });
   const e = await measureAtomics(store, {

@@ -369,3 +369,30 @@ test("protocol gemini - answers the CLI's JSON side calls in their schema", asyn
   assert.equal(log.steps.length, 0);
   server.forget("json");
 });
+
+test("protocol gemini - a command the CLI refused to run is a failed step, one it ran is not", async () => {
+  for (const [id, output, ok] of [
+    [
+      "refused",
+      "Command injection detected: command substitution syntax ($(), backticks, <() or >()) found in command arguments.",
+      false,
+    ],
+    [
+      "ran",
+      "<untrusted_context>\nOutput: hello\nProcess Group PGID: 7\n</untrusted_context>",
+      true,
+    ],
+  ] as const) {
+    register(id);
+    const first = callOf(turn(await stream(id, OPENING)).parts);
+    await stream(id, [
+      ...OPENING,
+      { role: "model", parts: [{ functionCall: first }] },
+      {
+        role: "user",
+        parts: [{ functionResponse: { id: first.id, name: first.name, response: { output } } }],
+      },
+    ]);
+    assert.equal(server.log(id).steps[0]?.ok, ok, id);
+  }
+});

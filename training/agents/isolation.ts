@@ -10,9 +10,10 @@
  *   /tmp, /var/tmp and /dev/shm are the sandbox's own directories.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorCodes, VigilError } from "../../src/errors.js";
 
 /** Set in the environment of the evaluation re-executed inside its namespace. */
@@ -185,4 +186,51 @@ export function confinedArgv(
     ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
     ...command,
   ];
+}
+
+const mountNs = (pid: number | "self"): string | undefined => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The mount namespace a confined command runs in, once its `unshare` has made it (undefined if
+ * the process ended first). Everything the command starts stays in it, daemons included, so it
+ * names the session's processes even when other evaluations run as the same user.
+ */
+export async function confinedNamespace(
+  pid: number,
+  timeoutMs = 5000,
+): Promise<string | undefined> {
+  const own = mountNs("self");
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ns = mountNs(pid);
+    if (ns === undefined) return undefined;
+    if (ns !== own) return ns;
+    if (Date.now() > deadline) return undefined;
+    await sleep(2);
+  }
+}
+
+/** SIGKILL to every process in mount namespace `ns`, until none is left. */
+export function killNamespace(ns: string | undefined): void {
+  if (ns === undefined) return;
+  for (let round = 0; round < 10; round++) {
+    let found = 0;
+    for (const name of readdirSync("/proc")) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || pid <= 1 || mountNs(pid) !== ns) continue;
+      found++;
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    if (found === 0) return;
+  }
 }

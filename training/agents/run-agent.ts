@@ -5,11 +5,11 @@
  * sh, prlimit, setpriv and env each exec the next), so `pid` is the process Vigil's default rules
  * see exec the agent's binary and track as an instance.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { AgentCli } from "./clis/index.js";
-import { type Confinement, confinedArgv } from "./isolation.js";
+import { type Confinement, confinedArgv, confinedNamespace, killNamespace } from "./isolation.js";
 import type { ModelServer, SessionLog } from "./model-server.js";
 import type { PlannedStep } from "./steps.js";
 
@@ -83,15 +83,6 @@ function writeHomeFiles(
   }
 }
 
-/** SIGKILL to every process of `uid`: what a session left running (background jobs, daemons). */
-export function killUser(uid: number): void {
-  try {
-    execFileSync("pkill", ["-KILL", "-U", String(uid)], { stdio: "ignore" });
-  } catch {
-    // none left
-  }
-}
-
 export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSessionResult> {
   const { cli, confinement: c } = o;
   const setting = {
@@ -135,17 +126,19 @@ export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSess
   child.stderr.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-KEEP);
   });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killUser(c.user.uid);
-  }, o.timeoutMs ?? 300_000);
-  const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
+  const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
     child.on("error", (error) => resolve({ code: null, error }));
     child.on("close", (code) => resolve({ code }));
   });
+  const ns = child.pid === undefined ? undefined : await confinedNamespace(child.pid);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killNamespace(ns);
+  }, o.timeoutMs ?? 300_000);
+  const exit = await exited;
   clearTimeout(timer);
-  killUser(c.user.uid);
+  killNamespace(ns); // what the session left running: background jobs, daemons
   const log = o.server.log(o.sessionId);
   o.server.forget(o.sessionId);
   return {

@@ -6,6 +6,7 @@
  * from the same state whatever the one before did (an Atomic Red Team test may delete, encrypt
  * or rewrite files).
  */
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -97,6 +98,11 @@ export function createAgentSandbox(o: {
     developerCredentials(home, random);
     const env = setupEnv(home, dirs.tmp);
     for (const k of PROJECT_KINDS) buildWorkspace(WORKSPACE_OF[k], work(k), random, env);
+    // The repository names its author itself: Gemini CLI's shell does not see HOME's .gitconfig.
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", work("coding"), ...args], { env });
+    git("config", "user.name", "Dev");
+    git("config", "user.email", "dev@workstation.invalid");
     // npm reaches only the loopback registry, and says nothing else.
     writeFileSync(
       join(home, ".npmrc"),

@@ -5,8 +5,12 @@
  * score them.
  */
 import { spawn } from "node:child_process";
-import { type Confinement, confinedArgv } from "../agents/isolation.js";
-import { killUser } from "../agents/run-agent.js";
+import {
+  type Confinement,
+  confinedArgv,
+  confinedNamespace,
+  killNamespace,
+} from "../agents/isolation.js";
 
 export interface ConfinedResult {
   /** null: killed after the timeout. */
@@ -35,19 +39,21 @@ export async function runConfined(
   };
   child.stdout.on("data", add);
   child.stderr.on("data", add);
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    killUser(c.user.uid);
-  }, timeoutMs);
-  const code = await new Promise<number | null>((resolve) => {
+  const exited = new Promise<number | null>((resolve) => {
     child.on("error", (e) => {
       add(Buffer.from(e.message));
       resolve(null);
     });
     child.on("close", (c) => resolve(c));
   });
+  const ns = child.pid === undefined ? undefined : await confinedNamespace(child.pid);
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    killNamespace(ns);
+  }, timeoutMs);
+  const code = await exited;
   clearTimeout(timer);
-  killUser(c.user.uid);
+  killNamespace(ns);
   return { exitCode: killed ? null : code, output };
 }

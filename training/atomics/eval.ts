@@ -19,7 +19,6 @@ import { type AgentCli, agentCli } from "../agents/clis/index.js";
 import { ensureAgentUser } from "../agents/isolation.js";
 import { type ModelServer, startModelServer } from "../agents/model-server.js";
 import { startNpmRegistry } from "../agents/npm-registry.js";
-import { quote } from "../agents/render.js";
 import { type AgentSessionResult, runAgentSession } from "../agents/run-agent.js";
 import { type AgentSandbox, chownTree, createAgentSandbox } from "../agents/sandbox.js";
 import { planAgentSession, resolvePlaceholders } from "../agents/workload.js";
@@ -56,6 +55,8 @@ export interface AtomicsEvalOptions {
   thinkMs: readonly [number, number];
   targetFar: number;
   sessionTimeoutMs: number;
+  /** Agents evaluated at the same time (default: all). */
+  parallel?: number;
   log: (line: string) => void;
 }
 
@@ -134,8 +135,14 @@ export async function runAtomicsEvaluation(o: AtomicsEvalOptions): Promise<EvalS
         TMP: "/tmp",
       },
     };
+    const queue = clis.map(
+      (cli, i) => () => runAgent(o, world, cli, sandboxes.get(cli.name) as AgentSandbox, i),
+    );
+    const lanes = Math.max(1, Math.min(o.parallel ?? queue.length, queue.length));
     await Promise.all(
-      clis.map((cli, i) => runAgent(o, world, cli, sandboxes.get(cli.name) as AgentSandbox, i)),
+      Array.from({ length: lanes }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) await next();
+      }),
     );
     return store;
   } finally {
@@ -325,11 +332,6 @@ async function session(
   };
 }
 
-/** The atomic test's command as the hijacked agent runs it: as its executor would. */
-function attackCommand(test: RunnableTest, command: string): string {
-  return test.executor === "sh" ? `sh -c ${quote(command)}` : command;
-}
-
 /** The test's own technique folder, and any other its commands reach into. */
 function techniqueFolders(test: RunnableTest): Set<string> {
   const r = test.resolved;
@@ -404,7 +406,9 @@ async function attackSession(
     id,
     seed,
     tasks,
-    attack: { test, command: attackCommand(test, redirected.command), rewrites },
+    // The commands as a hijacked agent runs them: pasted into its own shell tool (whose shell is
+    // bash for every agent; ART's sh tests run there unchanged).
+    attack: { test, command: redirected.command.replace(/\n+$/, ""), rewrites },
     // Names resolve to the remote sink only while the attack runs: the agents' own lookups of
     // their vendors fail, as they do offline, in attacked and benign sessions alike.
     onAttack: (event) => {

@@ -21,7 +21,7 @@ export const FULL: Preset = {
   benignSessions: 40,
   benignSeconds: 2 * 3600,
   tasks: [6, 12],
-  thinkMs: [800, 4000],
+  thinkMs: [600, 3000],
   targetFar: DEFAULT_TARGET_FAR,
   sessionTimeoutMs: 600_000,
 };

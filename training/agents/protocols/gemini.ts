@@ -31,18 +31,18 @@ const jsonSchemas = new WeakMap<Conversation, unknown>();
 interface Part {
   text?: unknown;
   functionCall?: { id?: unknown; name?: unknown };
-  functionResponse?: { id?: unknown; response?: unknown };
+  functionResponse?: { id?: unknown; name?: unknown; response?: unknown };
 }
 
-function resultOf(response: unknown): ToolResult {
+function resultOf(response: unknown, tool: unknown): ToolResult {
   const r = (response ?? {}) as { output?: unknown; error?: unknown };
   if (r.error !== undefined) {
     return { text: typeof r.error === "string" ? r.error : JSON.stringify(r.error), isError: true };
   }
-  return {
-    text: typeof r.output === "string" ? r.output : JSON.stringify(response),
-    isError: false,
-  };
+  const text = typeof r.output === "string" ? r.output : JSON.stringify(response);
+  // The shell tool reports a command it ran with an "Output:" field; without one, the CLI
+  // refused to run it (its guard against command substitution, for one).
+  return { text, isError: tool === "run_shell_command" && !/^Output:/m.test(text) };
 }
 
 function parse(body: unknown, path: string): Conversation {
@@ -81,7 +81,7 @@ function parse(body: unknown, path: string): Conversation {
       if (call) calls.push(typeof call.id === "string" ? call.id : String(calls.length));
       const fr = p.functionResponse;
       if (fr) {
-        const result = resultOf(fr.response);
+        const result = resultOf(fr.response, fr.name);
         if (typeof fr.id === "string") results.set(fr.id, result);
         results.set(String(responses++), result);
       }
