@@ -86,8 +86,14 @@ export function scenarioMarkdown(e: ScenarioEvaluation, context: { quick: boolea
   return lines.join("\n");
 }
 
+/** What a session's chart shows: its score / threshold per window, the attack and the alert. */
+export type TimelineChart = Pick<Timeline, "attackAt" | "alertAt" | "points"> & {
+  sessionId: string;
+  attack?: string;
+};
+
 /** One small chart per session, in a grid. */
-export function timelinesSvg(timelines: readonly Timeline[]): string {
+export function timelinesSvg(timelines: readonly TimelineChart[]): string {
   const cols = 4;
   const cw = 300;
   const ch = 140;

@@ -5,8 +5,8 @@
  * session per ATT&CK tactic with an Atomic Red Team test handed to it as its own tool call.
  * Asserts what the evaluation must get right whatever Vigil detects: every session tracked,
  * every test accounted for (ran, or skipped or not run with a reason), every destination the
- * agent reached on loopback, the ablation and the report written; and that alerts flow end to
- * end (at least one test detected, with its summary). The detection rates themselves are
+ * agent reached on loopback, the ablation and the report written; and the live alerts agree
+ * with the scorer's decision replayed on the kept windows. The detection rates themselves are
  * measured, not asserted: they are issue 3 of 5's targets. Several minutes; root.
  */
 import assert from "node:assert/strict";
@@ -110,14 +110,22 @@ test(
         "what was not run says why",
       );
 
-      // Alerts flow end to end: the live pipeline alerted on at least one attack, and said why.
-      const detected = tests.filter((t) => t.detected);
-      assert.ok(detected.length >= 1, "at least one attack was detected");
-      for (const t of detected) {
-        assert.ok(
-          t.summary && t.severity && t.decidedBy && (t.secondsToAlert ?? -1) >= 0,
-          `${t.id} alert details`,
+      // The live decision and its replay agree: the alerts that reached the bus (the scorer, NATS,
+      // the attribution of windows and alerts to the session) are what the model and rules give
+      // on the kept windows. A session that alerted before its attack is left out: its episode's
+      // alert is not raised again for the attack.
+      for (const t of tests.filter((x) => x.ran && !x.alertedBeforeAttack)) {
+        assert.equal(
+          t.detected,
+          t.ablation.both.detected,
+          `${t.id}: live ${t.detected}, replayed ${t.ablation.both.detected}`,
         );
+        if (t.detected) {
+          assert.ok(
+            t.summary && t.severity && t.decidedBy && (t.secondsToAlert ?? -1) >= 0,
+            `${t.id} alert details`,
+          );
+        }
       }
       assert.equal(summary.summary[0]?.agent, "claude-code");
 

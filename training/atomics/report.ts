@@ -266,9 +266,8 @@ export function writeAtomicsReport(
       e.tests
         .filter((t) => t.ran)
         .map((t) => ({
-          sessionId: `${t.agent} ${t.id}`,
-          agentType: "coding-agent" as const,
-          attack: "exfil-credentials" as const,
+          sessionId: t.agent,
+          attack: t.id,
           attackAt: t.timeline.attackAt,
           ...(t.timeline.alertAt === undefined ? {} : { alertAt: t.timeline.alertAt }),
           points: t.timeline.points,
