@@ -18,6 +18,7 @@ import {
   type Conversation,
   json,
   type Protocol,
+  readBody,
   type ToolResult,
 } from "./protocol.js";
 import { renderStep } from "./render.js";
@@ -81,7 +82,6 @@ export interface ModelServer {
   close(): Promise<void>;
 }
 
-const MAX_BODY = 32 * 1024 * 1024;
 const OUTPUT_KEPT = 4000;
 const SHELL_TOOLS = ["Bash", "exec_command", "shell_command", "shell", "run_shell_command", "bash"];
 
@@ -130,17 +130,6 @@ function lastStep(conv: Conversation): { index: number; id?: string } {
   return best;
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new Error("request body too large");
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 export async function startModelServer(protocols: readonly Protocol[]): Promise<ModelServer> {
   const sessions = new Map<
     string,
@@ -177,7 +166,11 @@ export async function startModelServer(protocols: readonly Protocol[]): Promise<
     }
     let conv: Conversation;
     try {
-      conv = protocol.parse(JSON.parse(await readBody(req)), path, url.searchParams);
+      conv = protocol.parse(
+        JSON.parse(await readBody(req, 32 * 1024 * 1024)),
+        path,
+        url.searchParams,
+      );
     } catch (e) {
       if (session.log.unknown.length < 50)
         session.log.unknown.push(`${path}: ${(e as Error).message}`);

@@ -4,7 +4,7 @@
  * and write an answer (one tool call, or the final text) in that API's wire format, streamed
  * when the agent asked for a stream.
  */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Rendered, ToolDecl } from "./render.js";
 
 export interface Conversation {
@@ -101,4 +101,16 @@ export function textOf(content: unknown): string {
       return typeof o.text === "string" ? o.text : "";
     })
     .join("\n");
+}
+
+/** A request's body as text; an Error past `maxBytes`, so a peer cannot fill memory. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > maxBytes) throw new Error("request body too large");
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts).toString("utf8");
 }

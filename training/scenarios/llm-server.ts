@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBody } from "../agents/protocol.js";
 import { prng } from "../random.js";
 import type { ToolCall } from "./types.js";
 
@@ -38,22 +39,9 @@ interface ChatMessage {
   role?: unknown;
 }
 
-const MAX_BODY = 16 * 1024 * 1024;
-
 function fail(res: ServerResponse, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { message, type: "invalid_request_error", code } });
   res.writeHead(status, { "content-type": "application/json" }).end(body);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new Error("request body too large");
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 const NARRATION: Record<ToolCall["name"], string> = {
@@ -81,7 +69,7 @@ export async function startLlmServer(): Promise<LlmServer> {
     }
     let body: { model?: unknown; messages?: unknown; user?: unknown };
     try {
-      body = JSON.parse(await readBody(req)) as typeof body;
+      body = JSON.parse(await readBody(req, 16 * 1024 * 1024)) as typeof body;
     } catch (e) {
       return fail(res, 400, "bad_json", (e as Error).message);
     }
