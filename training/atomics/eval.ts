@@ -168,7 +168,10 @@ async function runAgent(
   let sessions = b.dirs.length;
   let windows = b.windows;
   let collecting: Promise<void> | undefined;
-  for (let i = sessions; sessions < o.baselineSessions || windows < o.baselineWindows; i++) {
+  let failures = 0;
+  // Sessions are numbered by attempt: after a failed one, a resumed run goes on past it.
+  const first = Math.max(-1, ...b.dirs.map((d) => Number(/-(\d+)$/.exec(d)?.[1] ?? -1))) + 1;
+  for (let i = first; sessions < o.baselineSessions || windows < o.baselineWindows; i++) {
     const seed = seedOf(i);
     const r = await session(o, w, cli, sb, {
       id: `${cli.name}-base-${i}`,
@@ -179,10 +182,19 @@ async function runAgent(
     collecting = (async () => {
       const ws = await windowsOf(o, w, cli, r.result);
       if (ws.length === 0) {
-        throw new Error(
-          `${cli.name}: no window for session ${r.result.sessionId}: Vigil's default rules did not find the agent (pid ${r.result.pid}, exit ${r.result.exitCode}). Its output: ${r.result.stderr.slice(-1500)}`,
-        );
+        // Once the rules have found the agent, a session without a window is the agent's failure
+        // (it hung, or died at start): said, and the baseline goes on; three in a row stop it.
+        failures++;
+        const why = `${cli.name}: no window for session ${r.result.sessionId} (pid ${r.result.pid}, exit ${r.result.exitCode}${r.result.timedOut ? ", timed out" : ""}, ${r.result.log.steps.length} steps handed out, ${r.result.log.requests} model requests). Its output: ${`${r.result.stderr}\n${r.result.stdout}`.trim().slice(-1500)}`;
+        if (sessions === 0 || failures >= 3) {
+          throw new Error(
+            sessions === 0 ? `${why}\nVigil's default rules did not find the agent.` : why,
+          );
+        }
+        log(`WARNING ${why}`);
+        return;
       }
+      failures = 0;
       await w.store.addBaseline(cli.name, r.result.sessionId, ws);
       sessions++;
       windows += ws.length;
@@ -191,8 +203,7 @@ async function runAgent(
       );
     })();
     // The first session is checked before going on: an agent the rules miss stops the run early.
-    if (i === 0) await collecting;
-    if (sessions < o.baselineSessions || windows < o.baselineWindows) continue;
+    if (i === first) await collecting;
   }
   await collecting;
   b = w.store.baseline(cli.name);

@@ -23,7 +23,8 @@ export const FULL: Preset = {
   tasks: [6, 12],
   thinkMs: [600, 3000],
   targetFar: DEFAULT_TARGET_FAR,
-  sessionTimeoutMs: 600_000,
+  // Sessions take one to two minutes; one that hangs is killed and reported.
+  sessionTimeoutMs: 300_000,
 };
 
 export const QUICK: Preset = {
