@@ -148,8 +148,8 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
   const preset = values.quick ? QUICK : { ...FULL, benignSeconds: hours * 3600 };
   const log = (line: string) => process.stderr.write(`vigil eval: ${line}\n`);
   const started = Date.now();
-  const store = values["report-only"]
-    ? new EvalStore(join(out, "data"))
+  const { store, failed } = values["report-only"]
+    ? { store: new EvalStore(join(out, "data")), failed: {} as Record<string, string> }
     : await runAtomicsEvaluation({
         ...preset,
         plan,
@@ -161,8 +161,15 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
         ...(parallel === undefined ? {} : { parallel }),
         log,
       });
+  // Agents without a model (failed before it, or not in the kept data) are reported, not measured.
+  for (const a of agents) {
+    if (!failed[a] && !existsSync(join(store.modelDir(a), "manifest.json"))) {
+      failed[a] = "no model in the kept data: the run did not get that far";
+    }
+  }
   const e = await measureAtomics(store, {
-    agents,
+    agents: agents.filter((a) => !failed[a]),
+    failed,
     seed,
     windowSeconds: preset.windowSeconds,
     targetFar: preset.targetFar,
@@ -184,7 +191,7 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
   const summary = summarize(e);
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ summary, agents: e.agents, tests: e.tests.map(({ timeline: _t, ...t }) => t) })}\n`,
+      `${JSON.stringify({ summary, failed, agents: e.agents, tests: e.tests.map(({ timeline: _t, ...t }) => t) })}\n`,
     );
   } else {
     const lines = [
@@ -198,9 +205,11 @@ export async function evalAtomicsCommand(argv: string[]): Promise<number> {
           200,
         ),
       ),
+      ...Object.entries(failed).map(([a, why]) => `${a}: NOT EVALUATED: ${why}`),
       `report: ${out}/report.md`,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
   }
-  return 0;
+  // An agent that could not be evaluated is a failure of the run, whatever was measured.
+  return Object.keys(failed).length > 0 ? 1 : 0;
 }

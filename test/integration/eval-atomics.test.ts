@@ -101,8 +101,6 @@ test(
           t.status === "skipped" ? (t.reason ?? "").length > 0 : t.ran,
           `${t.id}: ${t.status} ${t.reason ?? ""}`,
         );
-        for (const mode of ["score", "rules", "both"] as const)
-          assert.equal(typeof t.ablation[mode].detected, "boolean");
       }
       assert.ok(tests.filter((t) => t.effect).length >= 5, "most tests had their effect");
       assert.ok(

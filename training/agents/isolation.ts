@@ -10,7 +10,15 @@
  *   /tmp, /var/tmp and /dev/shm are the sandbox's own directories.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -116,18 +124,24 @@ export async function inIsolatedNetwork(argv: readonly string[]): Promise<number
     // own DNS responder on loopback, and nothing else.
     mkdirSync(etc, { recursive: true });
     writeFileSync(join(etc, "resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    // Host names by files and that responder only: not by systemd-resolved, mDNS or nscd, whose
+    // sockets live in the filesystem and answer from the host's network.
+    writeFileSync(
+      join(etc, "nsswitch.conf"),
+      "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n" +
+        "protocols: files\nservices: files\nethers: files\nrpc: files\nnetgroup: files\n",
+    );
     const child = spawn("ip", ["netns", "exec", ns, ...argv], {
       stdio: "inherit",
       env: { ...process.env, [NETNS_ENV]: ns },
     });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
-    process.on("SIGINT", forward);
-    process.on("SIGTERM", forward);
+    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    for (const sig of signals) process.on(sig, forward);
     const code = await new Promise<number>((resolve) => {
       child.on("exit", (c, sig) => resolve(c ?? (sig === "SIGINT" ? 130 : 143)));
     });
-    process.off("SIGINT", forward);
-    process.off("SIGTERM", forward);
+    for (const sig of signals) process.off(sig, forward);
     return code;
   } finally {
     cleanup();
@@ -155,8 +169,14 @@ export function confinedArgv(
   env: Readonly<Record<string, string>>,
   command: readonly string[],
 ): string[] {
+  // The host's local service sockets (the D-Bus system bus, systemd-resolved, nscd, avahi) are
+  // hidden under empty directories: through them a process reaches the host's network and
+  // services whatever its network namespace.
   const script =
-    'mount --bind "$1" /tmp && mount --bind "$2" /var/tmp && mount --bind "$3" /dev/shm && shift 3 && exec "$@"';
+    'mount --bind "$1" /tmp && mount --bind "$2" /var/tmp && mount --bind "$3" /dev/shm && ' +
+    "for d in /run/dbus /run/systemd/resolve /run/nscd /var/run/nscd /run/avahi-daemon; do " +
+    '[ -d "$d" ] && ! [ -L "$d" ] && mount -t tmpfs -o size=4k,mode=755 none "$d"; done; ' +
+    'shift 3 && exec "$@"';
   return [
     "unshare",
     "--mount",
@@ -196,34 +216,60 @@ const mountNs = (pid: number | "self"): string | undefined => {
   }
 };
 
+/** A confined command's mount namespace, held open so its number cannot go to another. */
+export interface HeldNamespace {
+  id: string;
+  fd: number;
+}
+
 /**
  * The mount namespace a confined command runs in, once its `unshare` has made it (undefined if
  * the process ended first). Everything the command starts stays in it, daemons included, so it
- * names the session's processes even when other evaluations run as the same user.
+ * names the session's processes even when other evaluations run as the same user. It is held
+ * open until killNamespace: a freed namespace's number is given to the next one made, which
+ * could be anyone's.
  */
 export async function confinedNamespace(
   pid: number,
   timeoutMs = 5000,
-): Promise<string | undefined> {
+): Promise<HeldNamespace | undefined> {
   const own = mountNs("self");
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ns = mountNs(pid);
-    if (ns === undefined) return undefined;
-    if (ns !== own) return ns;
+    const id = mountNs(pid);
+    if (id === undefined) return undefined;
+    if (id !== own) {
+      let fd: number;
+      try {
+        fd = openSync(`/proc/${pid}/ns/mnt`, "r");
+      } catch {
+        return undefined;
+      }
+      // The process may have gone between the two reads: the namespace held must be the one seen.
+      const held = readlinkSync(`/proc/self/fd/${fd}`);
+      if (held !== id) {
+        closeSync(fd);
+        return undefined;
+      }
+      return { id, fd };
+    }
     if (Date.now() > deadline) return undefined;
     await sleep(2);
   }
 }
 
-/** SIGKILL to every process in mount namespace `ns`, until none is left. */
-export function killNamespace(ns: string | undefined): void {
+/**
+ * SIGKILL to every process in the held namespace until none is left; then lets it go. A process
+ * that made a mount namespace of its own (through a user namespace) is not found: the
+ * evaluation's limit, said in docs/real-agents.md.
+ */
+export function killNamespace(ns: HeldNamespace | undefined, release = true): void {
   if (ns === undefined) return;
   for (let round = 0; round < 10; round++) {
     let found = 0;
     for (const name of readdirSync("/proc")) {
       const pid = Number(name);
-      if (!Number.isInteger(pid) || pid <= 1 || mountNs(pid) !== ns) continue;
+      if (!Number.isInteger(pid) || pid <= 1 || mountNs(pid) !== ns.id) continue;
       found++;
       try {
         process.kill(pid, "SIGKILL");
@@ -231,6 +277,19 @@ export function killNamespace(ns: string | undefined): void {
         // gone already
       }
     }
-    if (found === 0) return;
+    if (found === 0) break;
+  }
+  if (release) {
+    try {
+      closeSync(ns.fd);
+    } catch {
+      // closed already
+    }
   }
 }
+
+/** Sessions running now: killed if the evaluation exits (an error, a signal) mid-session. */
+export const liveNamespaces = new Set<HeldNamespace>();
+process.on("exit", () => {
+  for (const ns of liveNamespaces) killNamespace(ns);
+});

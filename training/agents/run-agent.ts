@@ -6,10 +6,16 @@
  * see exec the agent's binary and track as an instance.
  */
 import { spawn } from "node:child_process";
-import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { lchownSync, lstatSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { AgentCli } from "./clis/index.js";
-import { type Confinement, confinedArgv, confinedNamespace, killNamespace } from "./isolation.js";
+import {
+  type Confinement,
+  confinedArgv,
+  confinedNamespace,
+  killNamespace,
+  liveNamespaces,
+} from "./isolation.js";
 import type { ModelServer, SessionLog } from "./model-server.js";
 import type { PlannedStep } from "./steps.js";
 
@@ -64,8 +70,12 @@ export function baseEnv(home: string, user: string): Record<string, string> {
   };
 }
 
-/** Writes `files` (relative to `home`) owned by the agent user. */
-function writeHomeFiles(
+/**
+ * Writes `files` (relative to `home`) owned by the agent user. HOME is the agent's: code it ran
+ * before (a test's prerequisites) may have planted links there, so root follows none, neither
+ * in the directories nor in the file.
+ */
+export function writeHomeFiles(
   home: string,
   files: Record<string, string>,
   uid: number,
@@ -73,13 +83,22 @@ function writeHomeFiles(
 ): void {
   for (const [rel, content] of Object.entries(files)) {
     const path = join(home, rel);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, content, { mode: 0o600 });
-    for (let d = dirname(path); d.startsWith(home); d = dirname(d)) {
-      chownSync(d, uid, gid);
-      if (d === home) break;
+    let dir = home;
+    for (const part of dirname(rel)
+      .split("/")
+      .filter((x) => x && x !== ".")) {
+      dir = join(dir, part);
+      const st = lstatSync(dir, { throwIfNoEntry: false });
+      if (st === undefined) {
+        mkdirSync(dir, { mode: 0o700 });
+        lchownSync(dir, uid, gid);
+      } else if (!st.isDirectory() || st.isSymbolicLink()) {
+        throw new Error(`refusing to write ${path}: ${dir} is not a plain directory`);
+      }
     }
-    chownSync(path, uid, gid);
+    rmSync(path, { force: true }); // a link is removed, not followed
+    writeFileSync(path, content, { mode: 0o600, flag: "wx" });
+    lchownSync(path, uid, gid);
   }
 }
 
@@ -126,11 +145,13 @@ export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSess
   child.stderr.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-KEEP);
   });
+  // "exit", not "close": a process that escaped the session's namespace could hold its pipes.
   const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
     child.on("error", (error) => resolve({ code: null, error }));
-    child.on("close", (code) => resolve({ code }));
+    child.on("exit", (code) => resolve({ code }));
   });
   const ns = child.pid === undefined ? undefined : await confinedNamespace(child.pid);
+  if (ns) liveNamespaces.add(ns);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -139,6 +160,14 @@ export async function runAgentSession(o: AgentSessionOptions): Promise<AgentSess
   const exit = await exited;
   clearTimeout(timer);
   killNamespace(ns); // what the session left running: background jobs, daemons
+  if (ns) liveNamespaces.delete(ns);
+  // The output still in the pipes, briefly: nothing left in the namespace holds them now.
+  await Promise.race([
+    new Promise((r) => child.once("close", r)),
+    new Promise((r) => setTimeout(r, 1000)),
+  ]);
+  child.stdout.destroy();
+  child.stderr.destroy();
   const log = o.server.log(o.sessionId);
   o.server.forget(o.sessionId);
   return {

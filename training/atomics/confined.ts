@@ -10,6 +10,7 @@ import {
   confinedArgv,
   confinedNamespace,
   killNamespace,
+  liveNamespaces,
 } from "../agents/isolation.js";
 
 export interface ConfinedResult {
@@ -44,9 +45,10 @@ export async function runConfined(
       add(Buffer.from(e.message));
       resolve(null);
     });
-    child.on("close", (c) => resolve(c));
+    child.on("exit", (c) => resolve(c));
   });
   const ns = child.pid === undefined ? undefined : await confinedNamespace(child.pid);
+  if (ns) liveNamespaces.add(ns);
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;
@@ -55,5 +57,12 @@ export async function runConfined(
   const code = await exited;
   clearTimeout(timer);
   killNamespace(ns);
+  if (ns) liveNamespaces.delete(ns);
+  await Promise.race([
+    new Promise((r) => child.once("close", r)),
+    new Promise((r) => setTimeout(r, 1000)),
+  ]);
+  child.stdout.destroy();
+  child.stderr.destroy();
   return { exitCode: killed ? null : code, output };
 }

@@ -22,15 +22,14 @@ import { startNpmRegistry } from "../agents/npm-registry.js";
 import { type AgentSessionResult, runAgentSession } from "../agents/run-agent.js";
 import { type AgentSandbox, chownTree, createAgentSandbox } from "../agents/sandbox.js";
 import { planAgentSession, resolvePlaceholders } from "../agents/workload.js";
-import { prng } from "../random.js";
 import { VigilPipeline } from "../scenario-pipeline.js";
 import { startServices } from "../scenarios/services.js";
 import { trainModel } from "../train.js";
 import { runConfined } from "./confined.js";
 import type { RunnableTest, TestPlan } from "./plan.js";
-import { redirectRemote } from "./redirect.js";
+import { hostNames, redirectRemote } from "./redirect.js";
 import { resolveTest } from "./resolve.js";
-import { type Sinks, startSinks } from "./sinks.js";
+import { type Sinks, type SinkTraffic, startSinks } from "./sinks.js";
 import { EvalStore, type SessionRecord, type SkippedRecord } from "./store.js";
 
 export interface AtomicsEvalOptions {
@@ -71,7 +70,9 @@ interface World {
   store: EvalStore;
 }
 
-export async function runAtomicsEvaluation(o: AtomicsEvalOptions): Promise<EvalStore> {
+export async function runAtomicsEvaluation(
+  o: AtomicsEvalOptions,
+): Promise<{ store: EvalStore; failed: Record<string, string> }> {
   const store = new EvalStore(join(o.dir, "data"));
   store.checkOptions({
     agents: o.agents,
@@ -92,6 +93,8 @@ export async function runAtomicsEvaluation(o: AtomicsEvalOptions): Promise<EvalS
     return cli;
   });
   const sandboxes = new Map<string, AgentSandbox>();
+  const removeSandboxes = () => rmSync(o.sandboxRoot, { recursive: true, force: true });
+  process.once("exit", removeSandboxes);
   const registry = await startNpmRegistry();
   const services = await startServices(o.seed);
   const sinks = await startSinks({ address: REMOTE_ADDRESS, atomicsDir: o.plan.atomicsDir });
@@ -110,6 +113,8 @@ export async function runAtomicsEvaluation(o: AtomicsEvalOptions): Promise<EvalS
       sb.reset(o.seed);
       sandboxes.set(cli.name, sb);
     }
+    // The pipeline is scratch: a resumed run starts it afresh (its bus would replay the old one).
+    rmSync(join(o.dir, "data", "pipeline"), { recursive: true, force: true });
     const pipeline = await VigilPipeline.start({
       dir: join(o.dir, "data", "pipeline"),
       windowSeconds: o.windowSeconds,
@@ -135,19 +140,30 @@ export async function runAtomicsEvaluation(o: AtomicsEvalOptions): Promise<EvalS
         TMP: "/tmp",
       },
     };
-    const queue = clis.map(
-      (cli, i) => () => runAgent(o, world, cli, sandboxes.get(cli.name) as AgentSandbox, i),
-    );
+    const queue = clis.map((cli, i) => ({
+      name: cli.name,
+      run: () => runAgent(o, world, cli, sandboxes.get(cli.name) as AgentSandbox, i),
+    }));
     const lanes = Math.max(1, Math.min(o.parallel ?? queue.length, queue.length));
+    // An agent that fails is reported and leaves the others running: the evaluation measures the
+    // agents it could, and says which it could not and why.
+    const failed: Record<string, string> = {};
     await Promise.all(
       Array.from({ length: lanes }, async () => {
-        for (let next = queue.shift(); next; next = queue.shift()) await next();
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const { name, run } = next;
+          await run().catch((e: unknown) => {
+            failed[name] = (e as Error).message;
+            o.log(`${name}: FAILED: ${(e as Error).message}`);
+          });
+        }
       }),
     );
-    return store;
+    return { store, failed };
   } finally {
     for (const stop of stops) await stop().catch(() => {});
-    for (const sb of sandboxes.values()) rmSync(sb.root, { recursive: true, force: true });
+    removeSandboxes();
+    process.off("exit", removeSandboxes);
   }
 }
 
@@ -159,7 +175,7 @@ async function runAgent(
   index: number,
 ): Promise<void> {
   const log = (line: string) => o.log(`${cli.name}: ${line}`);
-  const seedOf = (i: number) => o.seed * 100_000 + index * 10_000 + i;
+  const seedOf = (i: number) => o.seed * 10_000_000 + index * 1_000_000 + i;
   const tasks = (seed: number) => o.tasks[0] + (seed % (o.tasks[1] - o.tasks[0] + 1));
 
   // 1. Baseline. A session's windows are collected once its last one has closed, while the
@@ -202,6 +218,7 @@ async function runAgent(
         `baseline session ${sessions}: ${ws.length} windows (${windows} in all), exit ${r.result.exitCode}`,
       );
     })();
+    handled(collecting);
     // The first session is checked before going on: an agent the rules miss stops the run early.
     if (i === first) await collecting;
   }
@@ -235,6 +252,7 @@ async function runAgent(
   const done = new Set(records.map((r) => r.id));
   let benign = 0;
   let benignSeconds = 0;
+  let nextBenign = 0;
   for (const r of records) {
     if (r.kind !== "benign") continue;
     benign++;
@@ -254,19 +272,21 @@ async function runAgent(
       benignSeconds / Math.max(1, o.benignSeconds),
     );
     if (!benignDone && (remaining.length === 0 || progress <= attacks)) {
-      const id = `${cli.name}-benign-${benign}`;
-      const seed = seedOf(5000 + benign);
+      while (done.has(`${cli.name}-benign-${nextBenign}`)) nextBenign++;
+      const id = `${cli.name}-benign-${nextBenign}`;
+      const seed = seedOf(500_000 + nextBenign);
+      nextBenign++;
       benign++;
       const r = await session(o, w, cli, sb, { id, seed, tasks: tasks(seed) });
       benignSeconds += (r.result.endedAt - r.result.startedAt) / 1000;
       log(
         `${id}: ${((r.result.endedAt - r.result.startedAt) / 1000).toFixed(1)} s, exit ${r.result.exitCode}`,
       );
-      pending.push(record(o, w, cli, r, undefined));
+      pending.push(handled(record(o, w, cli, r, undefined)));
       continue;
     }
     const { t: test, i } = remaining.shift() as { t: RunnableTest; i: number };
-    const seed = seedOf(8000 + i);
+    const seed = seedOf(100_000 + i);
     const skipped = await attackSession(
       o,
       w,
@@ -284,6 +304,12 @@ async function runAgent(
     }
   }
   await Promise.all(pending);
+}
+
+/** `p`, marked handled: it is awaited later, and must not crash the process before that. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 interface SessionRun {
@@ -305,9 +331,11 @@ async function session(
     attack?: { test: RunnableTest; command: string; rewrites: { from: string; to: string }[] };
     /** Told when the attack's step is handed to the agent and when its result comes back. */
     onAttack?: (event: "handed" | "result") => void;
+    /** The sandbox is already set (a test's prerequisites were prepared in it). */
+    prepared?: boolean;
   },
 ): Promise<SessionRun> {
-  sb.reset(s.seed);
+  if (!s.prepared) sb.reset(s.seed);
   const plan = planAgentSession({
     seed: s.seed,
     sessionId: s.id,
@@ -379,6 +407,9 @@ async function attackSession(
     const from = join(o.plan.atomicsDir, t);
     if (existsSync(from)) cpSync(from, join(atomics, t), { recursive: true });
   }
+  // Where tests keep what they download (PathToAtomicsFolder/../ExternalPayloads).
+  mkdirSync(join(sb.root, "ExternalPayloads"), { recursive: true });
+  chownTree(join(sb.root, "ExternalPayloads"), sb.confinement.user.uid, sb.confinement.user.gid);
   chownTree(atomics, sb.confinement.user.uid, sb.confinement.user.gid);
   const resolved = resolveTest(test.resolved.test, { atomicsDir: atomics });
   const {
@@ -386,7 +417,10 @@ async function attackSession(
     endpoints,
     rewrites,
   } = redirectRemote(resolved, { http: w.sinks.http, address: REMOTE_ADDRESS });
-  const shell = test.resolved.test.dependencyExecutor === "bash" ? "bash" : "sh";
+  // As the library's runner: the dependency executor, else the test's own.
+  const shell = (test.resolved.test.dependencyExecutor ?? test.executor) === "bash" ? "bash" : "sh";
+  await w.sinks.listen(endpoints);
+  const before = w.sinks.received();
   const env = {
     HOME: sb.home,
     PATH: "/usr/local/bin:/usr/bin:/bin",
@@ -411,23 +445,32 @@ async function attackSession(
       };
     }
   }
-  await w.sinks.listen(endpoints);
-  w.sinks.reset();
+  const hosts = hostNames(redirected);
+  let holding = false;
+  const hold = (on: boolean) => {
+    if (on === holding) return;
+    holding = on;
+    for (const h of hosts) {
+      const n = (w.sinks.dns.hosts.get(h) ?? 0) + (on ? 1 : -1);
+      if (n > 0) w.sinks.dns.hosts.set(h, n);
+      else w.sinks.dns.hosts.delete(h);
+    }
+  };
   const r = await session(o, w, cli, sb, {
     id,
     seed,
     tasks,
+    prepared: true,
     // The commands as a hijacked agent runs them: pasted into its own shell tool (whose shell is
     // bash for every agent; ART's sh tests run there unchanged).
     attack: { test, command: redirected.command.replace(/\n+$/, ""), rewrites },
-    // Names resolve to the remote sink only while the attack runs: the agents' own lookups of
-    // their vendors fail, as they do offline, in attacked and benign sessions alike.
-    onAttack: (event) => {
-      w.sinks.dns.answering = event === "handed";
-    },
+    // The names the test may look up resolve to the remote sink while it runs, and no others:
+    // the agents' own lookups of their vendors fail, as offline, in every session alike. The
+    // counts add up across agents attacked at the same time.
+    onAttack: (event) => hold(event === "handed"),
   });
-  w.sinks.dns.answering = false;
-  const received = w.sinks.received();
+  hold(false);
+  const received = trafficSince(before, w.sinks.received());
   let cleanup: { exitCode: number | null; output: string } | undefined;
   if (redirected.cleanup?.trim()) {
     cleanup = await runConfined(
@@ -444,8 +487,27 @@ async function attackSession(
   o.log(
     `${cli.name}: ${id}: ${secs} s, exit ${r.result.exitCode}, attack ${step?.resultAt ? `ran (exit ${step.exitCode ?? (step.ok ? 0 : "?")})` : "did not run"}`,
   );
-  pending.push(record(o, w, cli, r, { sinks: received, ...(cleanup ? { cleanup } : {}) }));
+  pending.push(handled(record(o, w, cli, r, { sinks: received, ...(cleanup ? { cleanup } : {}) })));
   return undefined;
+}
+
+/** What the sinks received between two readings (other sessions may run at the same time). */
+function trafficSince(a: SinkTraffic, b: SinkTraffic): SinkTraffic {
+  const since = <T extends { port: number }>(xs: T[], ys: T[], keys: readonly (keyof T)[]) =>
+    ys
+      .map((y) => {
+        const x = xs.find((e) => e.port === y.port);
+        const d = { ...y };
+        for (const k of keys) (d[k] as number) = (y[k] as number) - ((x?.[k] as number) ?? 0);
+        return d;
+      })
+      .filter((d) => keys.some((k) => (d[k] as number) > 0));
+  return {
+    http: b.http.slice(a.http.length),
+    tcp: since(a.tcp, b.tcp, ["bytes", "connections"]),
+    udp: since(a.udp, b.udp, ["bytes", "datagrams"]),
+    dns: b.dns.slice(a.dns.length),
+  };
 }
 
 /** The windows of a finished session: those of its agent process, once the last has closed. */
@@ -460,8 +522,9 @@ async function windowsOf(
   const mine = (x: WindowRecord) =>
     x.agentType === cli.name && x.pid === r.pid && Date.parse(x.end) >= r.startedAt - 1000;
   const windows = w.pipeline.windows.filter(mine).sort((a, b) => a.seq - b.seq);
-  // Keep the pipeline's buffer small: this session's windows, and anything older than 15 min.
-  const old = Date.now() - 15 * 60_000;
+  // Keep the pipeline's buffer small: this session's windows, and any older than the longest a
+  // session can take (others', or of agents the evaluation does not run).
+  const old = Date.now() - o.sessionTimeoutMs - 5 * 60_000;
   for (let i = w.pipeline.windows.length - 1; i >= 0; i--) {
     const x = w.pipeline.windows[i] as WindowRecord;
     if (mine(x) || Date.parse(x.end) < old) w.pipeline.windows.splice(i, 1);
@@ -515,15 +578,4 @@ async function record(
       : {}),
   };
   w.store.append(rec);
-}
-
-/** Deterministic per-run choice helper, kept for callers that sample tests (the quick run). */
-export function sampleTests(plan: TestPlan, count: number, seed: number): RunnableTest[] {
-  const random = prng(seed);
-  const copy = [...plan.runnable];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j] as RunnableTest, copy[i] as RunnableTest];
-  }
-  return copy.slice(0, count);
 }

@@ -11,7 +11,7 @@
 import { binomialDistribution } from "simple-statistics";
 import type { WindowRecord } from "../../src/contracts/index.js";
 import { WindowModel } from "../../src/model/window-model.js";
-import { riskyNovelty } from "../../src/scorer/explain.js";
+import { riskyNovelty, scoreRatio } from "../../src/scorer/explain.js";
 import { RecentNovelty } from "../../src/scorer/recent-novelty.js";
 import type { NotRunTest, PlannedTest } from "./plan.js";
 import type { EvalStore, SessionRecord } from "./store.js";
@@ -76,6 +76,8 @@ export interface AtomicsEvaluation {
   tests: TestOutcome[];
   /** Tests the sandbox cannot contain, and why (the same for every agent). */
   notRun: NotRunTest[];
+  /** Agents that could not be evaluated, and why. */
+  failed: Record<string, string>;
   errors: { file: string; message: string }[];
 }
 
@@ -84,7 +86,8 @@ export function upper95(k: number, n: number): number {
   if (n === 0) return 1;
   if (k >= n) return 1;
   const cdf = (p: number) => {
-    const pmf = binomialDistribution(n, p) ?? [];
+    const pmf = binomialDistribution(n, p);
+    if (pmf === undefined) throw new Error(`no binomial distribution for n = ${n}, p = ${p}`);
     let s = 0;
     for (let i = 0; i <= k; i++) s += pmf[i] ?? 0;
     return s;
@@ -110,9 +113,10 @@ async function replay(model: WindowModel, windows: readonly WindowRecord[]): Pro
   const scores = await model.scores(sorted);
   const m = model.manifest;
   const recent = new RecentNovelty();
-  const ratio = sorted.map((_, i) => (scores[i] ?? 0) / (m.threshold > 0 ? m.threshold : 1));
+  // The scorer's own tests (scorer.ts): the score past the threshold; risky novelty.
+  const ratio = sorted.map((_, i) => scoreRatio(scores[i] ?? 0, m.threshold));
   const rules = sorted.map((w) => riskyNovelty(recent.novelty(m.novelty, w)));
-  const score = ratio.map((r) => r > 1);
+  const score = sorted.map((_, i) => (scores[i] ?? 0) > m.threshold);
   return {
     windows: sorted,
     ratio,
@@ -130,6 +134,7 @@ export async function measureAtomics(
     seconds: number;
     notRun: NotRunTest[];
     errors: { file: string; message: string }[];
+    failed: Record<string, string>;
   },
 ): Promise<AtomicsEvaluation> {
   const agents: Record<string, AgentOutcome> = {};
@@ -157,19 +162,26 @@ export async function measureAtomics(
           for (const mode of MODES) if (r.alerting[mode][i]) fp[mode]++;
         });
         const live = s.alerts.filter((a) => a.alert.endsAt === undefined);
-        const early = live.filter(
-          (a) => attackAt === undefined || Date.parse(a.alert.windowEnd) < attackAt,
-        );
+        // A false alarm is an episode, not each resend of it: the first alert of a fingerprint.
+        const seen = new Set<string>();
+        const early = live.filter((a) => {
+          if (attackAt !== undefined && Date.parse(a.alert.windowEnd) >= attackAt) return false;
+          if (seen.has(a.alert.fingerprint)) return false;
+          seen.add(a.alert.fingerprint);
+          return true;
+        });
         benignAlerts += early.length;
         for (const a of early)
           falseAlarms.push(`${s.id}${s.attack ? " (before its attack)" : ""}: ${a.alert.summary}`);
+        // Hours Vigil watched: a session the rules did not find (no windows) adds none.
+        const watched = s.agentId !== undefined;
         if (!s.attack) {
           benignSessions++;
-          benignMs += s.endedAt - s.startedAt;
+          if (watched) benignMs += s.endedAt - s.startedAt;
           continue;
         }
         // The attacked session's work before its attack is benign work too.
-        benignMs += Math.max(0, (attackAt ?? s.endedAt) - s.startedAt);
+        if (watched) benignMs += Math.max(0, (attackAt ?? s.endedAt) - s.startedAt);
         const base = { ...s.attack.test, agent, alertedBeforeAttack: early.length > 0 };
         const t0 = s.startedAt;
         const timeline: TestOutcome["timeline"] = {
@@ -294,6 +306,7 @@ export async function measureAtomics(
     agents,
     tests,
     notRun: o.notRun,
+    failed: o.failed,
     errors: o.errors,
   };
 }

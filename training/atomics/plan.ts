@@ -41,6 +41,9 @@ export interface TestPlan {
   otherPlatforms: number;
 }
 
+/** Where the sandbox keeps its copy of the library (a path of the same kind as the real one). */
+const SANDBOX_ATOMICS = "/var/lib/vigil-eval/sandbox/atomics";
+
 export const testId = (t: Pick<AtomicTest, "technique" | "number">) => `${t.technique}-${t.number}`;
 
 function describe(t: AtomicTest): PlannedTest {
@@ -85,7 +88,9 @@ export function planTests(
       continue;
     }
     const resolved = resolveTest(t, { atomicsDir: lib.atomicsDir });
-    const verdict = classifyTest(resolved);
+    // Judged where it will run: against the sandbox's copy of the library, so that a library
+    // kept under /opt or /usr/share does not make its own folder a system path.
+    const verdict = classifyTest(resolveTest(t, { atomicsDir: SANDBOX_ATOMICS }));
     if (!verdict.run) {
       plan.notRun.push({ ...describe(t), kind: verdict.kind, reason: verdict.reason });
     } else if (resolved.unresolved.length > 0) {

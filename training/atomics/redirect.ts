@@ -253,3 +253,23 @@ export function atomicsFileForUrl(url: string, atomicsDir: string): string | und
   if (!file.startsWith(root + sep)) return undefined;
   return existsSync(file) && statSync(file).isFile() ? file : undefined;
 }
+
+const HOST_NAME =
+  /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?\b/gi;
+const BARE_HOST = /^[a-z0-9](?:[a-z0-9.-]{0,252}[a-z0-9])?$/i;
+
+/**
+ * The host names a test may look up: dotted names in its commands, and argument values that
+ * could be a host. While the test runs, the evaluation's DNS responder answers these (and only
+ * these) with the remote sink, so that no other process's lookups change.
+ */
+export function hostNames(r: ResolvedTest): string[] {
+  const text = [r.command, r.cleanup ?? "", ...r.prereqs.flatMap((p) => [p.check, p.get])].join(
+    "\n",
+  );
+  const names = new Set<string>();
+  for (const m of text.matchAll(HOST_NAME)) names.add(m[0].toLowerCase());
+  for (const v of Object.values(r.args))
+    if (BARE_HOST.test(v) && /[a-z]/i.test(v)) names.add(v.toLowerCase());
+  return [...names].sort();
+}

@@ -101,6 +101,14 @@ export function atomicsMarkdown(
     `Corpus: ${techniques.size} techniques; ${e.tests.length / Math.max(1, agents.length) + e.notRun.length} Linux tests selected, ` +
       `${e.notRun.length} not run (the sandbox cannot contain them, see below).${e.errors.length ? ` ${e.errors.length} YAML files could not be read: ${e.errors.map((x) => `${x.file} (${x.message})`).join("; ")}.` : ""}`,
     "",
+    ...(Object.keys(e.failed).length
+      ? [
+          "**Not evaluated** (the run failed for these agents; nothing below counts them):",
+          "",
+          ...Object.entries(e.failed).map(([a, why]) => `- ${a}: ${cell(why).slice(0, 600)}`),
+          "",
+        ]
+      : []),
     "## Targets",
     "",
     "Counted: tests of the tactics expected to alert (credential access, collection, exfiltration, persistence, privilege escalation, defense evasion and impairment, execution, impact, command and control) that ran and had their effect (their command exited 0).",
@@ -141,7 +149,17 @@ export function atomicsMarkdown(
     "",
     "| tactic | tests | ran | had effect | detected | within 2 windows |",
     "|---|---:|---:|---:|---:|---:|",
-    ...rollup(byAgent((t) => t.group !== "expected").flat(), tactic),
+    ...rollup(byAgent((t) => t.group === "informational").flat(), tactic),
+    ...(e.tests.some((t) => t.group === "other")
+      ? [
+          "",
+          "Other (lateral movement, initial access, reconnaissance, resource development, or a technique the tactic table does not know):",
+          "",
+          "| tactic | tests | ran | had effect | detected | within 2 windows |",
+          "|---|---:|---:|---:|---:|---:|",
+          ...rollup(byAgent((t) => t.group === "other").flat(), tactic),
+        ]
+      : []),
     "",
     "## Per technique",
     "",

@@ -47,7 +47,11 @@ export interface Sinks {
   readonly dnsPort: number | undefined;
   /** While `answering` (true until set otherwise), every A query gets the answer address;
    * otherwise every query gets NXDOMAIN. */
-  readonly dns: { answering: boolean };
+  readonly dns: {
+    answering: boolean;
+    /** Names answered even when not `answering` (and their subdomains), with a use count. */
+    hosts: Map<string, number>;
+  };
   /** Opens TCP/UDP listeners on the address for these ports; already open ones are kept. */
   listen(endpoints: readonly Endpoint[]): Promise<ListenResult>;
   /** Starts the DNS responder on the loopback `address:port` (port 0 picks one); its answer is
@@ -157,7 +161,7 @@ export async function startSinks(o: {
     });
 
   let dnsPort: number | undefined;
-  const dns = { answering: true };
+  const dns = { answering: true, hosts: new Map<string, number>() };
   return {
     http: `http://${host}:${httpPort}`,
     address,
@@ -189,7 +193,12 @@ export async function startSinks(o: {
       const answer = d.answerAddress ?? address;
       const socket = createSocket(isIPv6(listenOn) ? "udp6" : "udp4");
       socket.on("message", (msg, from) => {
-        const reply = dnsReply(msg, answer, dns.answering, names);
+        const allow = (name: string) =>
+          dns.answering ||
+          [...dns.hosts.keys()].some(
+            (h) => name.toLowerCase() === h || name.toLowerCase().endsWith(`.${h}`),
+          );
+        const reply = dnsReply(msg, answer, allow, names);
         if (reply) socket.send(reply, from.port, from.address, () => undefined);
       });
       dnsPort = await new Promise<number>((resolve, reject) => {
@@ -261,7 +270,7 @@ function listenHttp(server: HttpServer, address: string, port: number, fallback:
 }
 
 /** The answer to one DNS query (undefined for a message that is not one). */
-function dnsReply(msg: Buffer, answer: string, answering: boolean, names: string[]) {
+function dnsReply(msg: Buffer, answer: string, allow: (name: string) => boolean, names: string[]) {
   let query: dnsPacket.DecodedPacket;
   try {
     query = dnsPacket.decode(msg);
@@ -273,11 +282,10 @@ function dnsReply(msg: Buffer, answer: string, answering: boolean, names: string
   for (const q of questions) if (names.length < MAX_RECORDS) names.push(q.name);
   // AAAA and other types get an empty answer, so that clients fall back to A.
   const type = isIPv6(answer) ? "AAAA" : "A";
-  const answers: dnsPacket.Answer[] = answering
-    ? questions
-        .filter((q) => q.type === type)
-        .map((q) => ({ type, class: "IN", name: q.name, ttl: 5, data: answer }))
-    : [];
+  const answering = questions.some((q) => allow(q.name));
+  const answers: dnsPacket.Answer[] = questions
+    .filter((q) => q.type === type && allow(q.name))
+    .map((q) => ({ type, class: "IN", name: q.name, ttl: 5, data: answer }));
   const NXDOMAIN = 3;
   return dnsPacket.encode({
     type: "response",

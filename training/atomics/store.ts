@@ -10,6 +10,8 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -103,8 +105,10 @@ export class EvalStore {
   baseline(agent: string): { dirs: string[]; windows: number } {
     const root = this.baselineDir(agent);
     if (!existsSync(root)) return { dirs: [], windows: 0 };
+    const n = (d: string) => Number(/-(\d+)$/.exec(d)?.[1] ?? 0);
     const dirs = readdirSync(root)
-      .sort()
+      .filter((d) => !d.endsWith(".partial"))
+      .sort((a, b) => n(a) - n(b) || a.localeCompare(b))
       .map((d) => join(root, d))
       .filter((d) => existsSync(join(d, MANIFEST_FILE)));
     const windows = dirs.reduce(
@@ -127,7 +131,11 @@ export class EvalStore {
   ): Promise<void> {
     const dir = join(this.baselineDir(agent), session);
     if (existsSync(dir)) return;
-    await writeCapture(dir, agent, windows);
+    // Written aside and renamed: a run stopped mid-write leaves no capture that looks complete.
+    const partial = `${dir}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    await writeCapture(partial, agent, windows);
+    renameSync(partial, dir);
   }
 
   modelDir(agent: string): string {
