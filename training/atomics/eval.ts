@@ -75,8 +75,9 @@ export async function runAtomicsEvaluation(
 ): Promise<{ store: EvalStore; failed: Record<string, string> }> {
   const store = new EvalStore(join(o.dir, "data"));
   store.checkOptions({
-    agents: o.agents,
-    tests: o.plan.runnable.map((t) => t.id),
+    // Sets, not sequences: the same agents and tests in another order are the same run.
+    agents: [...o.agents].sort(),
+    tests: o.plan.runnable.map((t) => t.id).sort(),
     seed: o.seed,
     windowSeconds: o.windowSeconds,
     baselineSessions: o.baselineSessions,
