@@ -41,8 +41,11 @@ export interface TestPlan {
   otherPlatforms: number;
 }
 
-/** Where the sandbox keeps its copy of the library (a path of the same kind as the real one). */
-const SANDBOX_ATOMICS = "/var/lib/vigil-eval/sandbox/atomics";
+/**
+ * The library as a user's checkout holds it, in their HOME: tests write into their own folder,
+ * which the sandbox copies for each run, so writes there are not to system paths.
+ */
+const SANDBOX_ATOMICS = "/home/user/atomic-red-team/atomics";
 
 export const testId = (t: Pick<AtomicTest, "technique" | "number">) => `${t.technique}-${t.number}`;
 
