@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
+import { AGENT_TYPE } from "../contracts/index.js";
 import { DEFAULT_AGENT_RULES, RULE_MATCHER_KEYS, type Rule } from "../sensor/rules.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -129,7 +130,6 @@ const powerOfTwo = z
     (n) => n >= 4096 && n <= 2 ** 30 && Number.isInteger(Math.log2(n)),
     "expected a power of two from 4096 to 1073741824",
   );
-const AGENT_TYPE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 function isRegExpSource(s: string): boolean {
   try {

@@ -3,6 +3,7 @@
  * everything, a little later). Subject: vigil.v1.events.<kind>.<agentType>.<host>.
  */
 import { z } from "zod";
+import { agentIdSchema, agentTypeSchema, args, hostSchema, text } from "./ids.js";
 import { FILE_CLASSES } from "./window.js";
 
 export const EVENT_SCHEMA = "vigil.event.v1" as const;
@@ -11,9 +12,9 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 
 const base = {
   schema: z.literal(EVENT_SCHEMA),
-  host: z.string().min(1),
-  agentType: z.string().min(1),
-  agentId: z.string().min(1),
+  host: hostSchema,
+  agentType: agentTypeSchema,
+  agentId: agentIdSchema,
   pid: z.number().int(),
   ts: z.string().datetime(),
 };
@@ -28,15 +29,15 @@ export const eventSchema = z.discriminatedUnion("kind", [
   z.object({
     ...base,
     kind: z.literal("exec"),
-    path: z.string(),
-    argv: z.array(z.string()),
+    path: text,
+    argv: args,
     ppid: z.number().int(),
     uid: z.number().int(),
   }),
   z.object({
     ...base,
     kind: z.literal("file"),
-    path: z.string(),
+    path: text,
     class: z.enum(FILE_CLASSES),
     op: z.enum(["read", "write"]),
   }),
@@ -44,15 +45,15 @@ export const eventSchema = z.discriminatedUnion("kind", [
     ...base,
     kind: z.literal("net"),
     direction: z.enum(["out", "in", "listen"]),
-    protocol: z.string(),
-    address: z.string(),
+    protocol: z.string().max(32),
+    address: text,
     port: z.number().int().min(0).max(65535),
   }),
   z.object({
     ...base,
     kind: z.literal("privilege"),
-    syscall: z.string(),
-    args: z.array(z.string()),
+    syscall: z.string().max(64),
+    args,
   }),
 ]);
 

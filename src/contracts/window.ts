@@ -4,6 +4,7 @@
  * v1; anything else is v2 with a new subject.
  */
 import { z } from "zod";
+import { agentIdSchema, agentTypeSchema, args, hostSchema, LIMITS, text } from "./ids.js";
 
 export const WINDOW_SCHEMA = "vigil.window.v1" as const;
 
@@ -11,9 +12,34 @@ export const FILE_CLASSES = ["workspace", "home", "system", "secret", "temp", "o
 
 const count = z.number().int().nonnegative();
 
+/**
+ * What the sensor can lose, a closed set: a metric label each, so a peer cannot grow the label
+ * set. The first five are the kernel's (bpf/include/vigil_wire.h); the sensor adds the rest.
+ */
+export const WINDOW_DROPS = [
+  "ngram_map_full",
+  "flow_map_full",
+  "ringbuf_full",
+  "string_unreadable",
+  "task_storage",
+  "helper_restart",
+  "drain_timeout",
+] as const;
+export type WindowDrop = (typeof WINDOW_DROPS)[number];
+
+/** The lists a window caps. */
+export const WINDOW_LISTS = ["execs", "files", "net", "privilege", "ngrams"] as const;
+
+const closedCounts = <K extends string>(keys: readonly K[]) =>
+  z
+    .record(z.string(), count)
+    .refine((r) => Object.keys(r).every((k) => (keys as readonly string[]).includes(k)), {
+      message: `expected keys from ${keys.join(", ")}`,
+    }) as unknown as z.ZodType<Partial<Record<K, number>>>;
+
 export const windowExecSchema = z.object({
-  path: z.string(),
-  argv: z.array(z.string()),
+  path: text,
+  argv: args,
   pid: z.number().int(),
   ppid: z.number().int(),
   uid: z.number().int(),
@@ -21,7 +47,7 @@ export const windowExecSchema = z.object({
 });
 
 export const windowFileSchema = z.object({
-  path: z.string(),
+  path: text,
   class: z.enum(FILE_CLASSES),
   op: z.enum(["read", "write"]),
   count,
@@ -30,9 +56,9 @@ export const windowFileSchema = z.object({
 export const windowNetSchema = z.object({
   /** out: this agent connected or sent; in: it accepted; listen: it bound or listened. */
   direction: z.enum(["out", "in", "listen"]),
-  protocol: z.string(),
+  protocol: z.string().max(32),
   family: z.enum(["inet", "inet6", "unix", "other"]),
-  address: z.string(),
+  address: text,
   port: z.number().int().min(0).max(65535),
   connections: count,
   bytesOut: count,
@@ -42,16 +68,16 @@ export const windowNetSchema = z.object({
 });
 
 export const windowPrivilegeSchema = z.object({
-  syscall: z.string(),
-  args: z.array(z.string()),
+  syscall: z.string().max(64),
+  args,
   count,
 });
 
 export const windowSchema = z.object({
   schema: z.literal(WINDOW_SCHEMA),
-  host: z.string().min(1),
-  agentType: z.string().min(1),
-  agentId: z.string().min(1),
+  host: hostSchema,
+  agentType: agentTypeSchema,
+  agentId: agentIdSchema,
   /** pid of the instance's first process (the one `vigil exec` started or a rule matched). */
   pid: z.number().int(),
   seq: z.number().int().nonnegative(),
@@ -64,7 +90,10 @@ export const windowSchema = z.object({
       n: z.number().int().min(1).max(4),
       total: count,
       /** [[name, ..., name, count], ...]: n syscall names, then how often they followed. */
-      ngrams: z.custom<(string | number)[][]>(Array.isArray, "expected an array of n-grams"),
+      ngrams: z.custom<(string | number)[][]>(
+        (v) => Array.isArray(v) && v.length <= LIMITS.ngrams,
+        `expected an array of at most ${LIMITS.ngrams} n-grams`,
+      ),
     })
     .superRefine((s, ctx) => {
       // Checked by hand: zod's per-element union costs ~3.6 us an n-gram, and a window carries
@@ -78,15 +107,15 @@ export const windowSchema = z.object({
         });
       }
     }),
-  execs: z.array(windowExecSchema),
-  files: z.array(windowFileSchema),
-  net: z.array(windowNetSchema),
-  privilege: z.array(windowPrivilegeSchema),
+  execs: z.array(windowExecSchema).max(LIMITS.items),
+  files: z.array(windowFileSchema).max(LIMITS.items),
+  net: z.array(windowNetSchema).max(LIMITS.items),
+  privilege: z.array(windowPrivilegeSchema).max(LIMITS.items),
   processes: z.object({ started: count, exited: count, live: count }),
   /** Sensor-wide losses during this window (kernel maps full, ring buffer full, helper restart). */
-  drops: z.record(z.string(), count),
+  drops: closedCounts(WINDOW_DROPS),
   /** Lists cut at their cap in this window, with how many items were left out. */
-  truncated: z.record(z.string(), count),
+  truncated: closedCounts(WINDOW_LISTS),
 });
 
 export type WindowRecord = z.infer<typeof windowSchema>;
@@ -98,7 +127,8 @@ export type WindowPrivilege = z.infer<typeof windowPrivilegeSchema>;
 function isNgram(g: unknown, n: number): boolean {
   if (!Array.isArray(g) || g.length !== n + 1) return false;
   for (let i = 0; i < n; i++) {
-    if (typeof g[i] !== "string" || g[i] === "") return false;
+    const name = g[i];
+    if (typeof name !== "string" || name === "" || name.length > 64) return false;
   }
   const c = g[n];
   return typeof c === "number" && Number.isInteger(c) && c >= 0;

@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { describeIssues } from "../contracts/index.js";
+import { agentTypeSchema, describeIssues, versionSchema } from "../contracts/index.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 import { type FeatureSpec, validateFeatureSpec } from "../features/index.js";
 import { noveltySchema } from "../features/novelty.js";
@@ -63,8 +63,8 @@ export const selectionSchema = z.object({
 export const modelManifestSchema = z
   .object({
     schema: z.literal(MODEL_MANIFEST_SCHEMA),
-    agentType: z.string().min(1),
-    version: z.string().min(1),
+    agentType: agentTypeSchema,
+    version: versionSchema,
     /** Which graph model.onnx holds; chosen by measurement (see `selection`). */
     family: z.enum(["autoencoder", "next-syscall"]),
     createdAt: z.string().datetime(),

@@ -29,7 +29,14 @@ import {
   MANIFEST_FILE,
 } from "../bus/capture.js";
 import { defaultVersion } from "../cli/train-command.js";
-import { decodeMessage, WINDOW_SCHEMA, type WindowRecord } from "../contracts/index.js";
+import {
+  agentTypeDir,
+  decodeMessage,
+  isAgentType,
+  versionDir,
+  WINDOW_SCHEMA,
+  type WindowRecord,
+} from "../contracts/index.js";
 import { MODEL_MANIFEST_FILE } from "../model/manifest.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ScorerMetrics } from "../telemetry/metrics.js";
@@ -117,7 +124,13 @@ export class LearningMode {
   async start(): Promise<void> {
     await mkdir(this.learningRoot, { recursive: true });
     for (const type of (await readdir(this.learningRoot)).sort()) {
-      if (!(await stat(join(this.learningRoot, type))).isDirectory()) continue;
+      if (!isAgentType(type)) {
+        this.o.logger.warn("learning: ignoring a directory that is not an agent type", {
+          dir: join(this.learningRoot, type),
+        });
+        continue;
+      }
+      if (!(await stat(agentTypeDir(this.learningRoot, type))).isDirectory()) continue;
       const d = this.data(type);
       d.chain = d.chain.then(async () => {
         await this.recover(d);
@@ -200,7 +213,7 @@ export class LearningMode {
   private data(type: string): TypeData {
     let d = this.types.get(type);
     if (d === undefined) {
-      const dir = join(this.learningRoot, type);
+      const dir = agentTypeDir(this.learningRoot, type);
       d = {
         type,
         dir,
@@ -332,7 +345,7 @@ export class LearningMode {
       d.chain = sealed.catch(() => {}); // a failed seal fails this training, not later writes
       await sealed;
       const version = await this.newVersion(d.type);
-      const out = join(this.o.modelsDir, d.type, version);
+      const out = versionDir(agentTypeDir(this.o.modelsDir, d.type), version);
       log.info("learning: training", { agentType: d.type, windows, version });
       await this.train({
         agentType: d.type,
@@ -348,11 +361,11 @@ export class LearningMode {
       // Move the data out of learning before pinning, so that a crash in between does not
       // train the type again (the registry uses the newest version without `current` too).
       const promote = d.chain.then(async () => {
-        const learned = join(this.o.dataDir, "learned", d.type, version);
+        const learned = versionDir(agentTypeDir(join(this.o.dataDir, "learned"), d.type), version);
         await mkdir(dirname(learned), { recursive: true });
         await rename(d.dir, learned);
         d.promoted = version;
-        const typeDir = join(this.o.modelsDir, d.type);
+        const typeDir = agentTypeDir(this.o.modelsDir, d.type);
         await writeAtomic(join(typeDir, CURRENT_FILE), `${version}\n`);
       });
       d.chain = promote.catch(() => {});
@@ -378,7 +391,10 @@ export class LearningMode {
     const base = defaultVersion(new Date());
     for (let i = 1; ; i++) {
       const v = i === 1 ? base : `${base}-${i}`;
-      if ((await stat(join(this.o.modelsDir, type, v)).catch(() => undefined)) === undefined) {
+      if (
+        (await stat(join(agentTypeDir(this.o.modelsDir, type), v)).catch(() => undefined)) ===
+        undefined
+      ) {
         return v;
       }
     }

@@ -21,8 +21,9 @@
  */
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { isVigilError } from "../errors.js";
+import { dirname, join } from "node:path";
+import { AGENT_TYPE, isAgentType, VERSION } from "../contracts/index.js";
+import { ErrorCodes, isVigilError, VigilError } from "../errors.js";
 import { MODEL_FILE, MODEL_MANIFEST_FILE } from "../model/manifest.js";
 import { WindowModel } from "../model/window-model.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -75,6 +76,28 @@ interface TypeEntry {
 export function describeModelError(e: unknown): string {
   if (isVigilError(e)) return e.hint ? `${e.message} (fix: ${e.hint})` : e.message;
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Opens a version directory of `type`, and refuses a model trained for another type: a
+ * manifest that says "codex" in models/claude-code/ was put there by mistake or by someone.
+ */
+async function openFor(
+  type: string,
+  dir: string,
+  threads: { threads?: number },
+): Promise<WindowModel> {
+  const model = await WindowModel.open(dir, threads);
+  const named = model.manifest.agentType;
+  if (named !== type) {
+    await model.close();
+    throw new VigilError(
+      ErrorCodes.MODEL_INVALID,
+      `${join(dir, MODEL_MANIFEST_FILE)} is a model for "${named}", not for "${type}"`,
+      { hint: `move it to ${join(dirname(dirname(dir)), named)}/, or train one for ${type}` },
+    );
+  }
+  return model;
 }
 
 async function isDir(path: string): Promise<boolean> {
@@ -203,6 +226,18 @@ export class ModelRegistry implements ModelRegistryView {
     for (const name of names.sort()) {
       if (this.stopped) return;
       if (name.startsWith(".") || PARTIAL.test(name) || !(await isDir(join(root, name)))) continue;
+      if (!isAgentType(name)) {
+        this.o.logger.limited(
+          "warn",
+          `registry:name:${name.slice(0, 64)}`,
+          "ignoring a model directory that is not named like an agent type",
+          {
+            dir: join(root, name),
+            expected: String(AGENT_TYPE),
+          },
+        );
+        continue;
+      }
       seen.add(name);
       await this.scanType(name);
     }
@@ -241,6 +276,7 @@ export class ModelRegistry implements ModelRegistryView {
     const out: string[] = [];
     for (const name of await readdir(dir).catch(() => [])) {
       if (name.startsWith(".") || PARTIAL.test(name) || name === CURRENT_FILE) continue;
+      if (!VERSION.test(name)) continue;
       const m = await stat(join(dir, name, MODEL_MANIFEST_FILE)).catch(() => undefined);
       if (m?.isFile()) out.push(name);
     }
@@ -281,7 +317,7 @@ export class ModelRegistry implements ModelRegistryView {
       error = `${join(dir, CURRENT_FILE)} names version "${pinned}", which is not a model directory in ${dir} (fix: write an existing version into it, or delete it to use the newest)`;
     } else {
       try {
-        const model = await WindowModel.open(vdir, this.threads());
+        const model = await openFor(type, vdir, this.threads());
         if (this.stopped) {
           await model.close();
           return;
@@ -297,7 +333,7 @@ export class ModelRegistry implements ModelRegistryView {
     if (e.active === undefined) {
       for (const v of versions.filter((v) => v < target).reverse()) {
         try {
-          const model = await WindowModel.open(join(dir, v), this.threads());
+          const model = await openFor(type, join(dir, v), this.threads());
           e.active = this.loaded(v, model);
           break;
         } catch {

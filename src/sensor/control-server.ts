@@ -6,6 +6,7 @@
 import { chmod, mkdir, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
+import { AGENT_ID, AGENT_TYPE } from "../contracts/index.js";
 import { isVigilError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
 
@@ -28,8 +29,6 @@ export interface ControlRequest {
   fresh?: boolean;
 }
 
-const AGENT_TYPE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const MAX_LINE = 64 * 1024;
 
 export class ControlServer {

@@ -186,6 +186,25 @@ describe("ModelRegistry", () => {
     assert.ok(h.changes.some(([t, s]) => t === AGENT && s.state === "active" && s.version === V2));
   });
 
+  test("registry - a model whose manifest names another type is refused; odd directory names are ignored", async () => {
+    const dir = join(root, "models-misplaced");
+    install(dir, "impostor-agent", "browser-1", V1);
+    mkdirSync(join(dir, "Not A Type", V1), { recursive: true });
+    cpSync(join(staging, "coding-1"), join(dir, "Not A Type", V1), { recursive: true });
+    const m = await open(dir);
+    try {
+      const s = m.registry.state("impostor-agent");
+      assert.ok(s.state === "broken", JSON.stringify(s));
+      assert.match(s.error, /is a model for "browser-agent", not for "impostor-agent"/);
+      assert.match(s.error, /fix: move it to/);
+      assert.equal(m.registry.get("impostor-agent"), undefined, "it never scores");
+      assert.equal(m.registry.state("Not A Type").state, "missing");
+      assert.ok(m.logs.some((l) => /not named like an agent type/.test(l.msg)));
+    } finally {
+      await m.registry.stop();
+    }
+  });
+
   test("registry - a corrupt model.onnx breaks only its own type; the previous version scores on", async () => {
     const dir = join(modelsDir, AGENT, V3);
     const tmp = `${dir}.partial-copy`;

@@ -2,16 +2,20 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { connectionOptions, isLoopbackServer } from "../../src/bus/nats-bus.js";
 import {
+  agentTypeDir,
   alertsSubject,
   DLQ_SUBJECT,
   decodeMessage,
   encodeMessage,
   eventsSubject,
   subjectToken,
+  versionDir,
+  WINDOW_DROPS,
   windowsFilter,
   windowsSubject,
 } from "../../src/contracts/index.js";
 import { isVigilError } from "../../src/errors.js";
+import { DROP_REASON_NAMES } from "../../src/sensor/wire-layout.js";
 import { makeAlert, makeEvent, makeWindow } from "../helpers/messages.js";
 
 test("subjects - outside tokens are reduced to one safe token", () => {
@@ -137,4 +141,58 @@ test("decode - n-grams must be n syscall names and a count", () => {
     const d = withNgrams(bad);
     assert.ok(!d.ok && d.reason === "schema", JSON.stringify(bad));
   }
+});
+
+test("decode - identifiers that could become paths or labels are refused", () => {
+  const w = makeWindow(1);
+  const window = (o: Record<string, unknown>) =>
+    decodeMessage("window", encodeMessage({ ...w, ...o }));
+  for (const agentType of [
+    "x/../claude-code",
+    "../claude-code",
+    "Claude",
+    "",
+    "a".repeat(64),
+    "a b",
+  ]) {
+    const d = window({ agentType });
+    assert.ok(!d.ok && d.reason === "schema" && /agentType/.test(d.detail), agentType);
+  }
+  for (const agentId of ["../x", "", "a\nb", "x".repeat(129)]) {
+    assert.ok(!window({ agentId }).ok, agentId);
+  }
+  assert.ok(!window({ host: "h/../../etc" }).ok);
+  const e = makeEvent(1);
+  assert.ok(!decodeMessage("event", encodeMessage({ ...e, agentType: "x/../y" })).ok);
+  const a = makeAlert(1);
+  assert.ok(!decodeMessage("alert", encodeMessage({ ...a, agentType: "x/../y" })).ok);
+  assert.ok(!decodeMessage("alert", encodeMessage({ ...a, modelVersion: "../v1" })).ok);
+});
+
+test("decode - drops and truncated are closed sets; strings and lists are bounded", () => {
+  const w = makeWindow(1);
+  const window = (o: Record<string, unknown>) =>
+    decodeMessage("window", encodeMessage({ ...w, ...o }));
+  assert.ok(window({ drops: { ringbuf_full: 3, helper_restart: 1 } }).ok);
+  const d = window({ drops: { [`label_${"x".repeat(20)}`]: 1 } });
+  assert.ok(!d.ok && /drops/.test(d.detail));
+  assert.ok(!window({ truncated: { anything: 1 } }).ok);
+  assert.ok(window({ truncated: { files: 2, ngrams: 1 } }).ok);
+  const exec = { path: "/bin/x", argv: [], pid: 1, ppid: 0, uid: 0, count: 1 };
+  assert.ok(!window({ execs: [{ ...exec, path: "p".repeat(4097) }] }).ok);
+  assert.ok(!window({ execs: [{ ...exec, argv: Array(257).fill("a") }] }).ok);
+  assert.ok(window({ execs: [{ ...exec, argv: Array(256).fill("a") }] }).ok);
+  // Every loss the kernel reports has a key in the contract.
+  for (const r of DROP_REASON_NAMES) assert.ok((WINDOW_DROPS as readonly string[]).includes(r), r);
+});
+
+test("paths - only agent types and version names become directory names", () => {
+  assert.equal(
+    agentTypeDir("/var/lib/vigil/learning", "claude-code"),
+    "/var/lib/vigil/learning/claude-code",
+  );
+  assert.throws(() => agentTypeDir("/m", "x/../claude-code"), /refusing to build a path/);
+  assert.throws(() => agentTypeDir("/m", ".."), /refusing/);
+  assert.equal(versionDir("/m/t", "2026-12-07T1200Z-2"), "/m/t/2026-12-07T1200Z-2");
+  assert.throws(() => versionDir("/m/t", "../../etc"), /refusing/);
 });
