@@ -12,6 +12,6 @@ fi
 npx tsc -p tsconfig.json --noEmit
 npx biome check --error-on-warnings
 shopt -s nullglob
-files=(test/unit/*.test.ts test/integration/*.test.ts)
+files=(test/unit/*.test.ts test/integration/*.test.ts test/security/*.test.ts)
 exec npx c8 --check-coverage --lines 85 --include 'src/**' --reporter text-summary \
   node --import tsx --test --test-concurrency=1 "${files[@]}"

@@ -3,12 +3,14 @@
  * reads the environment or a global configuration; each module gets its slice here.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registry } from "prom-client";
+import { ensureBusCredentials, readRoleCredentials } from "./bus/bus-credentials.js";
+import { BUS_ROLES, type BusRole, inboxPrefix, rolePermissions } from "./bus/bus-roles.js";
 import { EmbeddedNats } from "./bus/embedded-nats.js";
-import { NatsBus } from "./bus/nats-bus.js";
+import { NatsBus, type NatsBusOptions } from "./bus/nats-bus.js";
 import { embeddedUrlFile } from "./cli/nats-flags.js";
 import type { Config } from "./config/index.js";
 import { ControlServer } from "./sensor/control-server.js";
@@ -52,74 +54,146 @@ export function detectHomes(passwd = "/etc/passwd"): string[] {
 }
 
 export interface RunningBus {
-  bus: NatsBus;
+  /**
+   * The connection of a role: with the embedded server each role has its own user (its
+   * permissions in bus-roles.ts); with a configured server, the one configured connection.
+   */
+  as(role: ServiceRole): NatsBus;
   metrics: BusMetrics;
   /** The nats-server this process started, when no URL was configured. */
   embedded: EmbeddedNats | undefined;
   stop(): Promise<void>;
 }
 
+export type ServiceRole = "sensor" | "scorer";
+
+/** Connection options from the configuration, without servers. */
+function configuredAuth(config: Config): Omit<NatsBusOptions, "servers"> {
+  const n = config.nats;
+  return {
+    ...(n.user ? { user: n.user } : {}),
+    ...(n.password ? { password: n.password } : {}),
+    ...(n.token ? { token: n.token } : {}),
+    ...(n.credsFile ? { credsFile: n.credsFile } : {}),
+    ...(n.tls.caFile || n.tls.certFile || n.tls.keyFile
+      ? {
+          tls: {
+            ...(n.tls.caFile ? { caFile: n.tls.caFile } : {}),
+            ...(n.tls.certFile ? { certFile: n.tls.certFile } : {}),
+            ...(n.tls.keyFile ? { keyFile: n.tls.keyFile } : {}),
+          },
+        }
+      : {}),
+    allowAnonymous: n.allowAnonymous,
+    maxMessageBytes: n.maxMessageBytes,
+    streams: n.streams,
+  };
+}
+
+/**
+ * A role's user on the embedded server of a `vigil run` on this host, when `url` is that
+ * server's and no credentials were configured.
+ */
+export function localRoleOptions(
+  config: Config,
+  url: string,
+  role: BusRole,
+): Partial<NatsBusOptions> {
+  const n = config.nats;
+  if (n.user || n.token || n.credsFile || n.tls.certFile) return {};
+  let local: string | undefined;
+  try {
+    local = readFileSync(embeddedUrlFile(config.dataDir), "utf8").trim();
+  } catch {
+    return {};
+  }
+  if (local !== url) return {};
+  const c = readRoleCredentials(config.dataDir, role);
+  if (!c) return {};
+  return {
+    user: c.user,
+    password: c.password,
+    inboxPrefix: inboxPrefix(role),
+    manageStreams: role === "admin",
+  };
+}
+
 /**
  * Connects to the configured NATS, or starts an embedded nats-server on loopback (JetStream
  * data under <dataDir>/nats) and records its URL so that other commands on the host find it.
+ * The embedded server has a user per role and no anonymous access: the admin user makes the
+ * streams, then each of `roles` gets a connection of its own.
  */
 export async function startBus(
   config: Config,
   logger: Logger,
   registry: Registry,
+  roles: readonly ServiceRole[],
 ): Promise<RunningBus> {
   const n = config.nats;
+  const metrics = createBusMetrics(registry);
+  const name = `vigil@${config.host}`;
+  const open = (o: NatsBusOptions) => NatsBus.open({ name, ...o }, metrics, logger);
+  const buses = new Map<ServiceRole, NatsBus>();
+  const closeAll = async () => {
+    for (const b of new Set(buses.values())) await b.close();
+  };
   let embedded: EmbeddedNats | undefined;
-  let url = n.url;
-  if (!url) {
+  if (!n.url) {
     const storeDir = join(config.dataDir, "nats");
+    const creds = await ensureBusCredentials(config.dataDir);
     embedded = await EmbeddedNats.start({
       storeDir,
       binary: n.embedded.binary,
       maxPayload: n.embedded.maxPayload,
-    });
-    url = embedded.url;
-    await mkdir(storeDir, { recursive: true });
-    await writeFile(embeddedUrlFile(config.dataDir), `${url}\n`, { mode: 0o600 });
-    logger.info("embedded NATS started", { url, storeDir });
-  }
-  const metrics = createBusMetrics(registry);
-  let bus: NatsBus;
-  try {
-    bus = await NatsBus.open(
-      {
-        servers: url.split(",").map((u) => u.trim()),
-        ...(n.user ? { user: n.user } : {}),
-        ...(n.password ? { password: n.password } : {}),
-        ...(n.token ? { token: n.token } : {}),
-        ...(n.credsFile ? { credsFile: n.credsFile } : {}),
-        ...(n.tls.caFile || n.tls.certFile || n.tls.keyFile
-          ? {
-              tls: {
-                ...(n.tls.caFile ? { caFile: n.tls.caFile } : {}),
-                ...(n.tls.certFile ? { certFile: n.tls.certFile } : {}),
-                ...(n.tls.keyFile ? { keyFile: n.tls.keyFile } : {}),
-              },
-            }
-          : {}),
-        allowAnonymous: n.allowAnonymous,
-        name: `vigil@${config.host}`,
-        maxMessageBytes: n.maxMessageBytes,
-        streams: n.streams,
+      auth: {
+        users: BUS_ROLES.map((role) => {
+          const permissions = rolePermissions(role);
+          return { ...creds[role], ...(permissions ? { permissions } : {}) };
+        }),
       },
-      metrics,
-      logger,
-    );
-  } catch (e) {
-    await embedded?.stop();
-    throw e;
+    });
+    const url = embedded.url;
+    try {
+      const base = { servers: [url], maxMessageBytes: n.maxMessageBytes };
+      const admin = await open({ ...base, ...creds.admin, streams: n.streams });
+      await admin.close();
+      for (const role of roles) {
+        buses.set(
+          role,
+          await open({
+            ...base,
+            ...creds[role],
+            inboxPrefix: inboxPrefix(role),
+            manageStreams: false,
+          }),
+        );
+      }
+      await writeFile(embeddedUrlFile(config.dataDir), `${url}\n`, { mode: 0o600 });
+    } catch (e) {
+      await closeAll();
+      await embedded.stop();
+      throw e;
+    }
+    logger.info("embedded NATS started", { url, storeDir, roles: BUS_ROLES.join(",") });
+  } else {
+    const servers = n.url.split(",").map((u) => u.trim());
+    // A scorer next to a local `vigil run` uses that server's scorer user; else the config's.
+    const role = roles.length === 1 ? roles[0] : undefined;
+    const local = role && servers.length === 1 ? localRoleOptions(config, n.url.trim(), role) : {};
+    const bus = await open({ servers, ...configuredAuth(config), ...local });
+    for (const r of roles) buses.set(r, bus);
   }
   return {
-    bus,
+    as(role) {
+      const b = buses.get(role);
+      if (!b) throw new Error(`no bus connection for the ${role} role`);
+      return b;
+    },
     metrics,
     embedded,
     async stop() {
-      await bus.close();
+      await closeAll();
       if (embedded) {
         await rm(embeddedUrlFile(config.dataDir), { force: true });
         await embedded.stop();

@@ -5,12 +5,13 @@
  * every alert with the time it arrived. Needs root (the sensor), like `vigil run`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import type { Consumption } from "../src/bus/nats-bus.js";
 import { NatsBus } from "../src/bus/nats-bus.js";
+import { natsOptionsFromFlags } from "../src/cli/nats-flags.js";
 import type { VigilAlert, WindowRecord } from "../src/contracts/index.js";
 import { ErrorCodes, VigilError } from "../src/errors.js";
 import { freePort } from "../src/free-port.js";
@@ -141,9 +142,9 @@ export class VigilPipeline {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    const url = readFileSync(urlFile, "utf8").trim();
+    // The evaluation reads what the pipeline did: the admin user of the run's own server.
     const bus = await NatsBus.open(
-      { servers: [url] },
+      natsOptionsFromFlags({}, { dataDir, role: "admin" }),
       createBusMetrics(new Registry()),
       createSilentLogger(),
     );

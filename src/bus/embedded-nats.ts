@@ -26,8 +26,19 @@ export interface EmbeddedNatsOptions {
   maxPayload?: number;
   /** How long to wait for readiness (default 15000 ms). */
   startTimeoutMs?: number;
-  /** Optional auth, for tests of credentials: { user, password } or { token }. */
-  auth?: { user: string; password: string } | { token: string };
+  /**
+   * Auth: { user, password } or { token } (tests of credentials), or the users of Vigil's
+   * roles, each with its permissions (what `vigil run` uses; see bus-roles.ts). Without it the
+   * server is open to every local user.
+   */
+  auth?: { user: string; password: string } | { token: string } | { users: EmbeddedUser[] };
+}
+
+export interface EmbeddedUser {
+  user: string;
+  password: string;
+  /** Subjects the user may publish to and subscribe to; absent = everything. */
+  permissions?: { publish: string[]; subscribe: string[] };
 }
 
 interface Settings {
@@ -221,13 +232,22 @@ function parseOptions(o: EmbeddedNatsOptions): Settings {
   }
   if (!(startTimeoutMs > 0)) bad(`startTimeoutMs ${startTimeoutMs} is not positive`);
   const strings = [o.storeDir, o.binary ?? "nats-server"];
-  if (o.auth) strings.push(...Object.values(o.auth));
+  if (o.auth && "users" in o.auth) {
+    for (const u of o.auth.users) {
+      strings.push(u.user, u.password, ...(u.permissions?.publish ?? []));
+      strings.push(...(u.permissions?.subscribe ?? []));
+    }
+  } else if (o.auth) strings.push(...Object.values(o.auth));
   // The config file format has no escape for control characters.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
   if (strings.some((s) => typeof s !== "string" || /[\u0000-\u001f]/.test(s))) {
     bad("storeDir, binary and auth must be strings without control characters");
   }
-  if (o.auth && Object.values(o.auth).some((s) => s === "")) bad("auth values must not be empty");
+  const secrets =
+    o.auth && "users" in o.auth
+      ? o.auth.users.flatMap((u) => [u.user, u.password])
+      : Object.values(o.auth ?? {});
+  if (secrets.some((s) => s === "")) bad("auth values must not be empty");
   return {
     storeDir: resolve(o.storeDir),
     binary: o.binary ?? "nats-server",
@@ -254,7 +274,28 @@ function renderConfig(s: Settings, serverName: string, port: number): string {
     `jetstream { store_dir: ${q(s.storeDir)} }`,
   ];
   if (s.auth && "token" in s.auth) lines.push(`authorization { token: ${q(s.auth.token)} }`);
-  else if (s.auth) {
+  else if (s.auth && "users" in s.auth) {
+    // A user with permissions gets exactly those subjects; nothing is allowed by default.
+    const users = s.auth.users.map((u) => ({
+      user: u.user,
+      password: u.password,
+      ...(u.permissions
+        ? {
+            permissions: {
+              publish: {
+                allow: u.permissions.publish.length ? u.permissions.publish : ["_vigil_nothing"],
+              },
+              subscribe: {
+                allow: u.permissions.subscribe.length
+                  ? u.permissions.subscribe
+                  : ["_vigil_nothing"],
+              },
+            },
+          }
+        : {}),
+    }));
+    lines.push(`authorization { users: ${q(users)} }`);
+  } else if (s.auth) {
     lines.push(`authorization { user: ${q(s.auth.user)}, password: ${q(s.auth.password)} }`);
   }
   return `${lines.join("\n")}\n`;

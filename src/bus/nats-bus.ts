@@ -32,6 +32,7 @@ import {
   MAX_MESSAGE_BYTES,
   type Message,
   type MessageKind,
+  STREAMS,
   SUBJECT_ROOT,
 } from "../contracts/index.js";
 import { ErrorCodes, VigilError } from "../errors.js";
@@ -49,6 +50,16 @@ export interface NatsAuth {
 
 export interface NatsBusOptions extends NatsAuth {
   servers: string[];
+  /**
+   * Reply subjects' prefix (default _INBOX): a role's permissions let it read its own replies
+   * only (bus-roles.ts).
+   */
+  inboxPrefix?: string;
+  /**
+   * Create or update Vigil's streams at open (default true). Off for a role that may not touch
+   * $JS.API (the sensor and scorer users of the embedded server: `vigil run` made them).
+   */
+  manageStreams?: boolean;
   /** Connect without credentials to a server that is not on loopback. Off by default. */
   allowAnonymous?: boolean;
   name?: string;
@@ -74,12 +85,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   dlqMaxAgeSeconds: 7 * 24 * 3600,
 };
 
-export const STREAMS = {
-  windows: "VIGIL_WINDOWS",
-  events: "VIGIL_EVENTS",
-  alerts: "VIGIL_ALERTS",
-  dlq: "VIGIL_DLQ",
-} as const;
+export { STREAMS };
 
 const STREAM_OF_KIND: Record<MessageKind, string> = {
   window: STREAMS.windows,
@@ -161,6 +167,7 @@ export function connectionOptions(o: NatsBusOptions): ConnectionOptions {
     reconnectJitter: 250,
     waitOnFirstConnect: false,
   };
+  if (o.inboxPrefix !== undefined) opts.inboxPrefix = o.inboxPrefix;
   if (o.user !== undefined) opts.user = o.user;
   if (o.password !== undefined) opts.pass = o.password;
   if (o.token !== undefined) opts.token = o.token;
@@ -219,11 +226,32 @@ export class NatsBus {
       o.maxMessageBytes ?? MAX_MESSAGE_BYTES,
       nc.info?.max_payload ?? Infinity,
     );
-    const jsm = await jetstreamManager(nc);
+    const manage = o.manageStreams ?? true;
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc, { checkAPI: manage });
+    } catch (cause) {
+      await nc.close();
+      throw new VigilError(
+        ErrorCodes.NATS_CONNECT,
+        `NATS at ${o.servers.join(", ")} answers, but not its JetStream API: ${(cause as Error).message}`,
+        {
+          hint: "enable JetStream on that server (nats-server -js), and check the user's permissions",
+          cause,
+        },
+      );
+    }
     const bus = new NatsBus(nc, jetstream(nc), jsm, metrics, logger, maxMessageBytes);
     metrics.connected.set(1);
     void bus.watchStatus();
-    await bus.ensureStreams({ ...DEFAULT_STREAM_LIMITS, ...o.streams });
+    if (manage) {
+      try {
+        await bus.ensureStreams({ ...DEFAULT_STREAM_LIMITS, ...o.streams });
+      } catch (e) {
+        await nc.close();
+        throw e;
+      }
+    }
     return bus;
   }
 

@@ -5,6 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readRoleCredentials } from "../bus/bus-credentials.js";
+import { type BusRole, inboxPrefix } from "../bus/bus-roles.js";
 import type { NatsBusOptions } from "../bus/nats-bus.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 
@@ -42,12 +44,19 @@ export function embeddedUrlFile(dataDir: string): string {
   return join(dataDir, "nats", "url");
 }
 
+/**
+ * Connection options from the flags. A command that finds the bus through the URL file of a
+ * local `vigil run` (no --nats, no credentials given) connects as `role`, with that server's
+ * generated credentials (readable by the user that runs `vigil run` only).
+ */
 export function natsOptionsFromFlags(
   v: NatsFlagValues,
-  fallback: { envUrl?: string | undefined; dataDir: string },
+  fallback: { envUrl?: string | undefined; dataDir: string; role: BusRole },
 ): NatsBusOptions {
   let url = v.nats ?? fallback.envUrl;
+  let local = false;
   if (!url) {
+    local = true;
     try {
       url = readFileSync(embeddedUrlFile(fallback.dataDir), "utf8").trim();
     } catch {
@@ -66,6 +75,15 @@ export function natsOptionsFromFlags(
       .map((s) => s.trim())
       .filter(Boolean),
   };
+  const given = v["nats-user"] ?? v["nats-token"] ?? v["nats-creds"] ?? v["nats-cert"];
+  const creds =
+    local && given === undefined ? readRoleCredentials(fallback.dataDir, fallback.role) : undefined;
+  if (creds) {
+    o.user = creds.user;
+    o.password = creds.password;
+    o.inboxPrefix = inboxPrefix(fallback.role);
+    o.manageStreams = fallback.role === "admin";
+  }
   if (v["nats-user"] !== undefined) o.user = v["nats-user"];
   if (v["nats-password"] !== undefined) o.password = v["nats-password"];
   if (v["nats-token"] !== undefined) o.token = v["nats-token"];

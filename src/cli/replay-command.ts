@@ -58,7 +58,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   const nats = natsOptionsFromFlags(values, {
     envUrl: process.env.VIGIL_NATS_URL,
-    dataDir: "/var/lib/vigil",
+    dataDir: process.env.VIGIL_DATA_DIR ?? "/var/lib/vigil",
+    role: "admin",
   });
   const logger = createLogger();
   const bus = await NatsBus.open(

@@ -81,10 +81,10 @@ export async function scorerCommand(argv: string[]): Promise<number> {
   }
   const logger = createLogger({ level: config.log.level });
   const registry = new Registry();
-  const bus = await startBus(config, logger, registry);
+  const bus = await startBus(config, logger, registry, ["scorer"]);
   let scorer: Awaited<ReturnType<typeof startScorer>>;
   try {
-    scorer = await startScorer(config, logger, registry, bus.bus);
+    scorer = await startScorer(config, logger, registry, bus.as("scorer"));
   } catch (e) {
     await bus.stop();
     throw e;

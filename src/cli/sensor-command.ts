@@ -103,15 +103,15 @@ export async function sensorCommand(argv: string[], withScorer = false): Promise
   let sink: WindowSink;
   let events: EventSink | undefined;
   if (config.output === "nats") {
-    bus = await startBus(config, logger, registry);
-    sink = new WindowPublisher(bus.bus, config.nats.buffer, {
+    bus = await startBus(config, logger, registry, withScorer ? ["sensor", "scorer"] : ["sensor"]);
+    sink = new WindowPublisher(bus.as("sensor"), config.nats.buffer, {
       logger,
       sensorMetrics,
       busMetrics: bus.metrics,
     });
     // Events are fewer and smaller than windows: a tenth of the window buffer is plenty.
     events = new EventPublisher(
-      bus.bus,
+      bus.as("sensor"),
       {
         maxWindows: Math.max(100, Math.floor(config.nats.buffer.maxWindows / 10)),
         maxBytes: Math.max(1024 ** 2, Math.floor(config.nats.buffer.maxBytes / 10)),
@@ -133,7 +133,7 @@ export async function sensorCommand(argv: string[], withScorer = false): Promise
       );
     }
     try {
-      scorer = await startScorer(config, logger, registry, bus.bus);
+      scorer = await startScorer(config, logger, registry, bus.as("scorer"));
     } catch (e) {
       await bus.stop();
       throw e;

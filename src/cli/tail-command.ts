@@ -22,7 +22,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
       ...NATS_FLAGS,
       kind: { type: "string", default: "windows" },
       "agent-type": { type: "string" },
-      "data-dir": { type: "string", default: "/var/lib/vigil" },
+      "data-dir": { type: "string", default: process.env.VIGIL_DATA_DIR ?? "/var/lib/vigil" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -49,6 +49,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
     natsOptionsFromFlags(values, {
       envUrl: process.env.VIGIL_NATS_URL,
       dataDir: values["data-dir"],
+      role: "reader",
     }),
     createBusMetrics(new Registry()),
     logger,

@@ -6,6 +6,14 @@
 export const SUBJECT_ROOT = "vigil.v1";
 export const DLQ_SUBJECT = `${SUBJECT_ROOT}.dlq`;
 
+/** The JetStream streams that hold those subjects. */
+export const STREAMS = {
+  windows: "VIGIL_WINDOWS",
+  events: "VIGIL_EVENTS",
+  alerts: "VIGIL_ALERTS",
+  dlq: "VIGIL_DLQ",
+} as const;
+
 const UNSAFE = /[^A-Za-z0-9_-]/g;
 const MAX_TOKEN = 64;
 

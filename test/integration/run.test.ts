@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Registry } from "prom-client";
 import { NatsBus } from "../../src/bus/nats-bus.js";
+import { natsOptionsFromFlags } from "../../src/cli/nats-flags.js";
 import type { VigilEvent, WindowRecord } from "../../src/contracts/index.js";
 import { freePort } from "../../src/free-port.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
@@ -69,7 +70,7 @@ test(
       const url = readFileSync(urlFile, "utf8").trim();
       assert.match(url, /^nats:\/\/127\.0\.0\.1:\d+$/, "the embedded server is on loopback");
       bus = await NatsBus.open(
-        { servers: [url] },
+        natsOptionsFromFlags({}, { dataDir, role: "admin" }),
         createBusMetrics(new Registry()),
         createSilentLogger(),
       );

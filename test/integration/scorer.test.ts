@@ -61,7 +61,7 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
   const random = prng(2024);
 
   const publish = async (w: WindowRecord) =>
-    bus.bus.publish("window", windowsSubject(w.agentType, w.host), encodeMessage(w));
+    bus.as("scorer").publish("window", windowsSubject(w.agentType, w.host), encodeMessage(w));
   const scoredCount = (type = AGENT) => scorer.scorer.activityByType().get(type)?.scored ?? 0;
   const receivedCount = (type = AGENT) => scorer.scorer.activityByType().get(type)?.received ?? 0;
   const amAlert = async (agentId: string): Promise<GettableAlert | undefined> =>
@@ -107,8 +107,8 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
         },
       },
     });
-    bus = await startBus(config, logger, new Registry());
-    scorer = await startScorer(config, logger, new Registry(), bus.bus);
+    bus = await startBus(config, logger, new Registry(), ["scorer"]);
+    scorer = await startScorer(config, logger, new Registry(), bus.as("scorer"));
   });
 
   after(async () => {
@@ -263,11 +263,15 @@ describe("scorer (nats-server + Alertmanager + ONNX Runtime)", () => {
   test("a restarted scorer resumes where it stopped: no window lost", async () => {
     await scorer.stop();
     for (let i = 0; i < 30; i++) await publish(stamp(benign(8000 + i, random), "calm-2"));
-    scorer = await startScorer(config, logger, new Registry(), bus.bus);
+    scorer = await startScorer(config, logger, new Registry(), bus.as("scorer"));
     await until(() => receivedCount() >= 30, "the 30 windows published while it was down");
-    const info = await bus.bus.manager.consumers.info("VIGIL_WINDOWS", config.scorer.durable);
+    const info = await bus
+      .as("scorer")
+      .manager.consumers.info("VIGIL_WINDOWS", config.scorer.durable);
     await until(async () => {
-      const i = await bus.bus.manager.consumers.info("VIGIL_WINDOWS", config.scorer.durable);
+      const i = await bus
+        .as("scorer")
+        .manager.consumers.info("VIGIL_WINDOWS", config.scorer.durable);
       return i.num_pending === 0 && i.num_ack_pending === 0;
     }, "every window acknowledged");
     assert.ok(info.delivered.stream_seq > 0);
