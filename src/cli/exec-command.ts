@@ -10,10 +10,58 @@ import { parseArgs } from "node:util";
 import { ErrorCodes, VigilError } from "../errors.js";
 import { controlRequest } from "../sensor/control-server.js";
 
-const HELP = `usage: vigil exec --agent-type TYPE [--agent-id ID] [--socket PATH] -- command [args...]
+const HELP = `usage: vigil exec --agent-type TYPE [--agent-id ID] [--user USER] [--socket PATH] -- command [args...]
 
 Runs the command, and everything it starts, as one tracked agent instance of TYPE.
-Needs a running sensor ('vigil sensor' or 'vigil run') and root (the sensor's socket is root-only).`;
+Needs a running sensor ('vigil sensor' or 'vigil run') and root (the sensor's socket is root-only).
+
+The command runs as the user who invoked sudo (SUDO_UID), or as --user USER (a name or uid),
+with that user's groups and no_new_privs: an agent that is root can stop Vigil, detach its
+BPF programs and rewrite its models.`;
+
+export interface TargetUser {
+  uid: number;
+  gid: number;
+  name: string;
+  home: string;
+}
+
+/** A user from /etc/passwd by name or uid. */
+export function lookupUser(spec: string, passwd = "/etc/passwd"): TargetUser | undefined {
+  for (const line of readFileSync(passwd, "utf8").split("\n")) {
+    const f = line.split(":");
+    if (f.length < 7) continue;
+    if (f[0] === spec || f[2] === spec) {
+      return { name: f[0] ?? spec, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? "/" };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Who the agent runs as: --user, else the user sudo was invoked by, else the caller.
+ * Undefined: the caller, unchanged.
+ */
+export function targetUser(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  euid: number,
+): TargetUser | undefined {
+  const spec = flag ?? (euid === 0 && env.SUDO_UID ? env.SUDO_UID : undefined);
+  if (spec === undefined) return undefined;
+  const user = lookupUser(spec);
+  if (!user) {
+    throw new VigilError(ErrorCodes.USAGE, `no user ${JSON.stringify(spec)} in /etc/passwd`, {
+      hint: "give --user an existing user name or uid",
+    });
+  }
+  if (user.uid !== euid && euid !== 0) {
+    throw new VigilError(ErrorCodes.USAGE, `only root can run an agent as ${user.name}`, {
+      hint: "run vigil exec with sudo, or drop --user",
+    });
+  }
+  return user.uid === euid ? undefined : user;
+}
 
 function processState(pid: number): string | undefined {
   try {
@@ -44,6 +92,7 @@ export async function execCommand(argv: string[]): Promise<number> {
     options: {
       "agent-type": { type: "string" },
       "agent-id": { type: "string" },
+      user: { type: "string" },
       socket: { type: "string", default: "/run/vigil/sensor.sock" },
       help: { type: "boolean", short: "h" },
     },
@@ -59,11 +108,35 @@ export async function execCommand(argv: string[]): Promise<number> {
       hint: "vigil exec --agent-type coding-agent -- claude",
     });
   }
+  const euid = process.geteuid?.() ?? 0;
+  const user = targetUser(values.user, process.env, euid);
+  if (user === undefined && euid === 0) {
+    process.stderr.write(
+      "vigil: warning: the agent runs as root and can stop Vigil; run vigil exec through sudo from your account, or pass --user USER\n",
+    );
+  }
+  // setpriv (util-linux) sets the groups, gid and uid, and no_new_privs, in that order, then
+  // execs the command: the pid stays the same through every exec.
+  const drop = user
+    ? [
+        "setpriv",
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        "--init-groups",
+        "--no-new-privs",
+        "--",
+      ]
+    : [];
+  const env = user
+    ? { ...process.env, HOME: user.home, USER: user.name, LOGNAME: user.name }
+    : process.env;
   // sh stops itself, and execs the command once continued: the pid the sensor tags is the
   // command's own pid.
-  const child = spawn("/bin/sh", ["-c", 'kill -STOP $$; exec "$@"', "vigil-exec", ...command], {
-    stdio: "inherit",
-  });
+  const child = spawn(
+    "/bin/sh",
+    ["-c", 'kill -STOP $$; exec "$@"', "vigil-exec", ...drop, ...command],
+    { stdio: "inherit", env },
+  );
   const exited = new Promise<number>((resolve) => {
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + signalNumber(signal) : 1)));
   });
