@@ -99,6 +99,8 @@ function vigilExec(l: Live, id: string, script: string, args: string[]): ChildPr
         TSX,
         CLI,
         "exec",
+        "--user",
+        "root",
         "--socket",
         l.socket,
         "--agent-type",

@@ -433,7 +433,7 @@ async function runTask(t: TaskEnv, launch?: Launch) {
   const env = { ...process.env, NODE_BIN: process.execPath };
   let run: Child;
   if (launch && "sock" in launch) {
-    const vigilExec = ["--import", "tsx", CLI, "exec", "--socket", launch.sock];
+    const vigilExec = ["--import", "tsx", CLI, "exec", "--user", "root", "--socket", launch.sock];
     const args = [...vigilExec, "--agent-type", AGENT_TYPE, "--", ...task];
     run = start(process.execPath, args, { cwd: REPO, env });
   } else if (launch) {

@@ -170,6 +170,8 @@ export class VigilPipeline {
     return [
       ...vigilCommand(),
       "exec",
+      "--user",
+      "root",
       "--socket",
       this.socket,
       "--agent-type",

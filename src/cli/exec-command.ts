@@ -110,7 +110,7 @@ export async function execCommand(argv: string[]): Promise<number> {
   }
   const euid = process.geteuid?.() ?? 0;
   const user = targetUser(values.user, process.env, euid);
-  if (user === undefined && euid === 0) {
+  if (user === undefined && euid === 0 && values.user === undefined) {
     process.stderr.write(
       "vigil: warning: the agent runs as root and can stop Vigil; run vigil exec through sudo from your account, or pass --user USER\n",
     );

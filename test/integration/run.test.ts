@@ -90,6 +90,8 @@ test(
           TSX,
           CLI,
           "exec",
+          "--user",
+          "root",
           "--socket",
           socket,
           "--agent-type",

@@ -83,7 +83,16 @@ describe("scenarios - agents and attacks (real processes; under the eBPF sensor 
   async function run(plan: SessionPlan): Promise<SessionResult> {
     const wrap = ts && [
       process.execPath,
-      ...["--import", TSX, CLI, "exec", "--socket", join(socketDir, "sensor.sock")],
+      ...[
+        "--import",
+        TSX,
+        CLI,
+        "exec",
+        "--user",
+        "root",
+        "--socket",
+        join(socketDir, "sensor.sock"),
+      ],
       ...["--agent-type", plan.agentType, "--agent-id", plan.sessionId, "--"],
     ];
     // Short windows: a window's file list is capped (1024 paths), and privesc-probe's filesystem

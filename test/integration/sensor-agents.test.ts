@@ -75,6 +75,8 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
           TSX,
           join(REPO, "src/cli/main.ts"),
           "exec",
+          "--user",
+          "root",
           "--socket",
           socket,
           "--agent-type",
