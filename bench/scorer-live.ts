@@ -6,9 +6,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { freePort } from "../src/free-port.js";
 import { startAlertmanager, type TestAlertmanager } from "../test/helpers/alertmanager.js";
+import { CLI, TSX, vigilExecArgv } from "../test/helpers/vigil-run.js";
 import {
   childrenRss,
   type Percentiles,
@@ -20,9 +20,6 @@ import {
   until,
 } from "./lib/proc.js";
 
-const REPO = fileURLToPath(new URL("..", import.meta.url));
-const TSX = import.meta.resolve("tsx");
-const CLI = join(REPO, "src", "cli", "main.ts");
 const HOST = "bench-host";
 const E2E_TYPE = "bench-agent";
 export const WINDOW_SECONDS = 1;
@@ -94,20 +91,7 @@ function vigilExec(l: Live, id: string, script: string, args: string[]): ChildPr
   return track(
     spawn(
       process.execPath,
-      [
-        "--import",
-        TSX,
-        CLI,
-        "exec",
-        "--user",
-        "root",
-        "--socket",
-        l.socket,
-        "--agent-type",
-        E2E_TYPE,
-        "--agent-id",
-        id,
-        "--",
+      vigilExecArgv(l.socket, E2E_TYPE, id, [
         "bash",
         "-c",
         script,
@@ -115,7 +99,7 @@ function vigilExec(l: Live, id: string, script: string, args: string[]): ChildPr
         l.workspace,
         id,
         ...args,
-      ],
+      ]),
       { env: l.env, cwd: l.workspace, stdio: "ignore" },
     ),
   );

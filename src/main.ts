@@ -7,8 +7,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registry } from "prom-client";
-import { ensureBusCredentials, readRoleCredentials } from "./bus/bus-credentials.js";
-import { BUS_ROLES, type BusRole, inboxPrefix, rolePermissions } from "./bus/bus-roles.js";
+import { ensureBusCredentials, readRoleCredentials, roleAuth } from "./bus/bus-credentials.js";
+import { BUS_ROLES, type BusRole, rolePermissions } from "./bus/bus-roles.js";
 import { EmbeddedNats } from "./bus/embedded-nats.js";
 import { NatsBus, type NatsBusOptions } from "./bus/nats-bus.js";
 import { embeddedUrlFile } from "./cli/nats-flags.js";
@@ -109,13 +109,7 @@ export function localRoleOptions(
   }
   if (local !== url) return {};
   const c = readRoleCredentials(config.dataDir, role);
-  if (!c) return {};
-  return {
-    user: c.user,
-    password: c.password,
-    inboxPrefix: inboxPrefix(role),
-    manageStreams: role === "admin",
-  };
+  return c ? roleAuth(role, c) : {};
 }
 
 /**
@@ -158,17 +152,8 @@ export async function startBus(
       const base = { servers: [url], maxMessageBytes: n.maxMessageBytes };
       const admin = await open({ ...base, ...creds.admin, streams: n.streams });
       await admin.close();
-      for (const role of roles) {
-        buses.set(
-          role,
-          await open({
-            ...base,
-            ...creds[role],
-            inboxPrefix: inboxPrefix(role),
-            manageStreams: false,
-          }),
-        );
-      }
+      for (const role of roles)
+        buses.set(role, await open({ ...base, ...roleAuth(role, creds[role]) }));
       await writeFile(embeddedUrlFile(config.dataDir), `${url}\n`, { mode: 0o600 });
     } catch (e) {
       await closeAll();

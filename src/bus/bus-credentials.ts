@@ -9,7 +9,7 @@ import { constants, lstatSync, readFileSync } from "node:fs";
 import { chmod, lstat, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCodes, VigilError } from "../errors.js";
-import { BUS_ROLES, type BusRole } from "./bus-roles.js";
+import { BUS_ROLES, type BusRole, inboxPrefix } from "./bus-roles.js";
 
 export const CREDENTIALS_FILE = "credentials.json";
 
@@ -155,4 +155,14 @@ function unreadable(path: string, cause: unknown): VigilError {
     `cannot read the bus credentials ${path}: ${(cause as Error).message}`,
     { hint: "run this command as the user that runs 'vigil run' (root: sudo)", cause },
   );
+}
+
+/** What a connection as `role` adds to its options: the user, its inbox, whether it makes streams. */
+export function roleAuth(role: BusRole, c: RoleCredentials) {
+  return {
+    user: c.user,
+    password: c.password,
+    inboxPrefix: inboxPrefix(role),
+    manageStreams: role === "admin",
+  };
 }

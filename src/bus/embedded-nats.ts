@@ -282,14 +282,8 @@ function renderConfig(s: Settings, serverName: string, port: number): string {
       ...(u.permissions
         ? {
             permissions: {
-              publish: {
-                allow: u.permissions.publish.length ? u.permissions.publish : ["_vigil_nothing"],
-              },
-              subscribe: {
-                allow: u.permissions.subscribe.length
-                  ? u.permissions.subscribe
-                  : ["_vigil_nothing"],
-              },
+              publish: allowOnly(u.permissions.publish),
+              subscribe: allowOnly(u.permissions.subscribe),
             },
           }
         : {}),
@@ -299,6 +293,11 @@ function renderConfig(s: Settings, serverName: string, port: number): string {
     lines.push(`authorization { user: ${q(s.auth.user)}, password: ${q(s.auth.password)} }`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** Exactly these subjects; an empty list allows none (an empty allow would allow all). */
+function allowOnly(subjects: string[]): { allow: string[] } | { deny: string[] } {
+  return subjects.length > 0 ? { allow: subjects } : { deny: [">"] };
 }
 
 /** Spawns the first candidate that exists; ENOENT on every one means nats-server is missing. */

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { readRoleCredentials } from "../bus/bus-credentials.js";
-import { type BusRole, inboxPrefix } from "../bus/bus-roles.js";
+import { readRoleCredentials, roleAuth } from "../bus/bus-credentials.js";
+import type { BusRole } from "../bus/bus-roles.js";
 import type { NatsBusOptions } from "../bus/nats-bus.js";
 import { ErrorCodes, VigilError } from "../errors.js";
 
@@ -59,7 +59,14 @@ export function natsOptionsFromFlags(
     local = true;
     try {
       url = readFileSync(embeddedUrlFile(fallback.dataDir), "utf8").trim();
-    } catch {
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === "EACCES") {
+        throw new VigilError(
+          ErrorCodes.NATS_CONNECT,
+          `cannot read ${embeddedUrlFile(fallback.dataDir)}: permission denied`,
+          { hint: "run this command as the user that runs 'vigil run' (root: sudo)", cause },
+        );
+      }
       throw new VigilError(
         ErrorCodes.NATS_CONNECT,
         "no NATS server given and no local 'vigil run' found",
@@ -78,12 +85,7 @@ export function natsOptionsFromFlags(
   const given = v["nats-user"] ?? v["nats-token"] ?? v["nats-creds"] ?? v["nats-cert"];
   const creds =
     local && given === undefined ? readRoleCredentials(fallback.dataDir, fallback.role) : undefined;
-  if (creds) {
-    o.user = creds.user;
-    o.password = creds.password;
-    o.inboxPrefix = inboxPrefix(fallback.role);
-    o.manageStreams = fallback.role === "admin";
-  }
+  if (creds) Object.assign(o, roleAuth(fallback.role, creds));
   if (v["nats-user"] !== undefined) o.user = v["nats-user"];
   if (v["nats-password"] !== undefined) o.password = v["nats-password"];
   if (v["nats-token"] !== undefined) o.token = v["nats-token"];

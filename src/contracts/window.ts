@@ -30,13 +30,6 @@ export type WindowDrop = (typeof WINDOW_DROPS)[number];
 /** The lists a window caps. */
 export const WINDOW_LISTS = ["execs", "files", "net", "privilege", "ngrams"] as const;
 
-const closedCounts = <K extends string>(keys: readonly K[]) =>
-  z
-    .record(z.string(), count)
-    .refine((r) => Object.keys(r).every((k) => (keys as readonly string[]).includes(k)), {
-      message: `expected keys from ${keys.join(", ")}`,
-    }) as unknown as z.ZodType<Partial<Record<K, number>>>;
-
 export const windowExecSchema = z.object({
   path: text,
   argv: args,
@@ -113,9 +106,9 @@ export const windowSchema = z.object({
   privilege: z.array(windowPrivilegeSchema).max(LIMITS.items),
   processes: z.object({ started: count, exited: count, live: count }),
   /** Sensor-wide losses during this window (kernel maps full, ring buffer full, helper restart). */
-  drops: closedCounts(WINDOW_DROPS),
+  drops: z.record(z.enum(WINDOW_DROPS), count),
   /** Lists cut at their cap in this window, with how many items were left out. */
-  truncated: closedCounts(WINDOW_LISTS),
+  truncated: z.record(z.enum(WINDOW_LISTS), count),
 });
 
 export type WindowRecord = z.infer<typeof windowSchema>;

@@ -13,6 +13,33 @@ import { tempDir } from "./temp-dir.js";
 export const TSX = import.meta.resolve("tsx");
 export const CLI = join(REPO, "src/cli/main.ts");
 
+/**
+ * node's argv for `vigil exec` from this checkout: `command` runs as root on purpose (a test's
+ * workload), so the user is given and sudo's invoker never is.
+ */
+export function vigilExecArgv(
+  socket: string,
+  agentType: string,
+  agentId: string | undefined,
+  command: string[],
+  flags: string[] = ["--user", "root"],
+): string[] {
+  return [
+    "--import",
+    TSX,
+    CLI,
+    "exec",
+    ...flags,
+    "--socket",
+    socket,
+    "--agent-type",
+    agentType,
+    ...(agentId === undefined ? [] : ["--agent-id", agentId]),
+    "--",
+    ...command,
+  ];
+}
+
 export interface VigilRun {
   root: string;
   dataDir: string;

@@ -15,13 +15,10 @@ import type { VigilEvent, WindowRecord } from "../../src/contracts/index.js";
 import { freePort } from "../../src/free-port.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { createBusMetrics } from "../../src/telemetry/metrics.js";
-import { REPO } from "../helpers/build-fixture.js";
 import { rootOnly } from "../helpers/root.js";
 import { waitFor } from "../helpers/sensor-harness.js";
 import { tempDir } from "../helpers/temp-dir.js";
-
-const TSX = import.meta.resolve("tsx");
-const CLI = join(REPO, "src/cli/main.ts");
+import { CLI, TSX, vigilExecArgv } from "../helpers/vigil-run.js";
 
 async function waitForAsync(pred: () => Promise<boolean>, timeoutMs: number, what: string) {
   const end = Date.now() + timeoutMs;
@@ -85,24 +82,7 @@ test(
 
       const exec = spawn(
         process.execPath,
-        [
-          "--import",
-          TSX,
-          CLI,
-          "exec",
-          "--user",
-          "root",
-          "--socket",
-          socket,
-          "--agent-type",
-          "coding-agent",
-          "--agent-id",
-          "e2e",
-          "--",
-          "sh",
-          "-c",
-          `cat ${key} > /dev/null; true`,
-        ],
+        vigilExecArgv(socket, "coding-agent", "e2e", ["sh", "-c", `cat ${key} > /dev/null; true`]),
         { stdio: "ignore", env },
       );
       assert.equal(await new Promise((r) => exec.on("exit", r)), 0, "vigil exec ran the command");

@@ -28,9 +28,8 @@ import {
 import { REPO } from "../helpers/build-fixture.js";
 import { IS_ROOT } from "../helpers/root.js";
 import { sleep, startTestSensor, type TestSensor } from "../helpers/sensor-harness.js";
+import { vigilExecArgv } from "../helpers/vigil-run.js";
 
-const TSX = import.meta.resolve("tsx");
-const CLI = join(REPO, "src/cli/main.ts");
 /** The agent program and its loader are read from the repository. */
 const REPO_DIR = REPO.replace(/\/$/, "");
 
@@ -83,17 +82,7 @@ describe("scenarios - agents and attacks (real processes; under the eBPF sensor 
   async function run(plan: SessionPlan): Promise<SessionResult> {
     const wrap = ts && [
       process.execPath,
-      ...[
-        "--import",
-        TSX,
-        CLI,
-        "exec",
-        "--user",
-        "root",
-        "--socket",
-        join(socketDir, "sensor.sock"),
-      ],
-      ...["--agent-type", plan.agentType, "--agent-id", plan.sessionId, "--"],
+      ...vigilExecArgv(join(socketDir, "sensor.sock"), plan.agentType, plan.sessionId, []),
     ];
     // Short windows: a window's file list is capped (1024 paths), and privesc-probe's filesystem
     // search alone overflows it; closing often confines the overflow to the search's windows.

@@ -8,26 +8,12 @@ import { after, before, describe, test } from "node:test";
 import { credentialsPath } from "../../src/bus/bus-credentials.js";
 import { lookupUser, targetUser } from "../../src/cli/exec-command.js";
 import { rootOnly } from "../helpers/root.js";
-import { CLI, NOBODY, startVigilRun, TSX, type VigilRun } from "../helpers/vigil-run.js";
+import { NOBODY, startVigilRun, type VigilRun, vigilExecArgv } from "../helpers/vigil-run.js";
 
 function vigilExec(run: VigilRun, env: Record<string, string>, flags: string[], script: string) {
   const r = spawnSync(
     process.execPath,
-    [
-      "--import",
-      TSX,
-      CLI,
-      "exec",
-      "--socket",
-      run.socket,
-      "--agent-type",
-      "sec-agent",
-      ...flags,
-      "--",
-      "sh",
-      "-c",
-      script,
-    ],
+    vigilExecArgv(run.socket, "sec-agent", undefined, ["sh", "-c", script], flags),
     { encoding: "utf8", env: { ...run.env, ...env }, cwd: "/", timeout: 60_000 },
   );
   return { status: r.status, out: r.stdout ?? "", err: r.stderr ?? "" };
