@@ -29,6 +29,8 @@ export const ErrorCodes = {
   MODEL_INPUT: "VIGIL_ERR_MODEL_INPUT",
   TRAIN_DATA: "VIGIL_ERR_TRAIN_DATA",
   ALERTMANAGER: "VIGIL_ERR_ALERTMANAGER",
+  FORBIDDEN: "VIGIL_ERR_FORBIDDEN",
+  UNSAFE_PATH: "VIGIL_ERR_UNSAFE_PATH",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -13,7 +13,7 @@ import { EmbeddedNats } from "./bus/embedded-nats.js";
 import { NatsBus, type NatsBusOptions } from "./bus/nats-bus.js";
 import { embeddedUrlFile } from "./cli/nats-flags.js";
 import type { Config } from "./config/index.js";
-import { ControlServer } from "./sensor/control-server.js";
+import { ControlServer, resolveGroup } from "./sensor/control-server.js";
 import { createFileClassifier } from "./sensor/file-class.js";
 import { createPrivacy } from "./sensor/privacy.js";
 import { createRuleMatcher } from "./sensor/rules.js";
@@ -212,13 +212,14 @@ export async function startSensor(
     workspaces: s.workspaces,
     extraSecretGlobs: s.secretGlobs,
   });
+  const helperPath = s.helperPath || join(repoRoot(), "bpf", "build", "vigil-bpf");
   const sensor = await Sensor.open(
     {
       host: config.host,
       arch: hostArch(),
       windowSeconds: s.windowSeconds,
       helper: {
-        path: s.helperPath || join(repoRoot(), "bpf", "build", "vigil-bpf"),
+        path: helperPath,
         ngram: s.ngram,
         ngramMapEntries: s.ngramMapEntries,
         flowMapEntries: s.flowMapEntries,
@@ -239,6 +240,7 @@ export async function startSensor(
   );
   let control: ControlServer;
   try {
+    const group = s.controlGroup === "" ? undefined : await resolveGroup(s.controlGroup);
     control = await ControlServer.open(
       s.controlSocket,
       {
@@ -249,6 +251,10 @@ export async function startSensor(
         status: () => sensor.status(),
       },
       logger,
+      {
+        proxy: join(dirname(helperPath), "vigil-control"),
+        ...(group === undefined ? {} : { group }),
+      },
     );
   } catch (e) {
     await sensor.stop();

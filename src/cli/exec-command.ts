@@ -13,7 +13,8 @@ import { controlRequest } from "../sensor/control-server.js";
 const HELP = `usage: vigil exec --agent-type TYPE [--agent-id ID] [--user USER] [--socket PATH] -- command [args...]
 
 Runs the command, and everything it starts, as one tracked agent instance of TYPE.
-Needs a running sensor ('vigil sensor' or 'vigil run') and root (the sensor's socket is root-only).
+Needs a running sensor ('vigil sensor' or 'vigil run'), and root or membership of the sensor's
+controlGroup (whose members may track only their own processes).
 
 The command runs as the user who invoked sudo (SUDO_UID), or as --user USER (a name or uid),
 with that user's groups and no_new_privs: an agent that is root can stop Vigil, detach its
@@ -155,7 +156,7 @@ export async function execCommand(argv: string[]): Promise<number> {
         ErrorCodes.SENSOR_UNREACHABLE,
         `no sensor answers at ${values.socket} (${cause.code ?? cause.message})`,
         {
-          hint: "start it first: sudo vigil sensor (or sudo npm start); vigil exec must run as root",
+          hint: "start it first: sudo vigil sensor (or sudo npm start); vigil exec must run as root or in the group sensor.controlGroup names",
           cause,
         },
       );

@@ -93,6 +93,8 @@ export interface SensorConfig {
   /** The BPF helper binary; "" means <repo>/bpf/build/vigil-bpf, resolved by the caller. */
   readonly helperPath: string;
   readonly controlSocket: string;
+  /** A group (name or gid) whose members may use the control socket for their own processes. */
+  readonly controlGroup: string;
   readonly ngramMapEntries: number;
   readonly flowMapEntries: number;
   /** A power of two >= 4096, as the kernel requires of a BPF ring buffer. */
@@ -171,6 +173,10 @@ const sensorSchema = z
     ngram: int(1, 4).default(3),
     helperPath: z.string().default(""),
     controlSocket: absolutePath.default("/run/vigil/sensor.sock"),
+    controlGroup: z
+      .string()
+      .regex(/^(|[0-9]+|[a-z_][a-z0-9_-]{0,31})$/, "a group name or a numeric gid")
+      .default(""),
     ngramMapEntries: int(1, 2 ** 24).default(65536),
     flowMapEntries: int(1, 2 ** 24).default(16384),
     ringbufBytes: powerOfTwo.default(4194304),

@@ -10,6 +10,7 @@ import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import type { WindowRecord } from "../../src/contracts/window.js";
 import type { Instance } from "../../src/sensor/attribution.js";
+import { ControlServer } from "../../src/sensor/control-server.js";
 import { createFileClassifier } from "../../src/sensor/file-class.js";
 import type { HelperOptions } from "../../src/sensor/helper-process.js";
 import { createPrivacy } from "../../src/sensor/privacy.js";
@@ -199,4 +200,26 @@ export function namedTrigger(name: string): string {
   const bin = join(tempDir("vigil-rule-"), name);
   copyFileSync(buildFixture("trigger"), bin);
   return bin;
+}
+
+export const CONTROL_PROXY = join(REPO, "bpf", "build", "vigil-control");
+
+/** The control socket of a test sensor, as `vigil run` opens it. */
+export function openTestControl(
+  sensor: Sensor,
+  path: string,
+  options: { group?: number } = {},
+): Promise<ControlServer> {
+  return ControlServer.open(
+    path,
+    {
+      track: async (pid, agentType, agentId, fresh) => {
+        const i = await sensor.track(pid, agentType, agentId, { fresh: fresh === true });
+        return { instance: i.id, agentId: i.agentId };
+      },
+      status: () => sensor.status(),
+    },
+    createLogger({ level: "error", stream: new Writable({ write: (_c, _e, cb) => cb() }) }),
+    { proxy: CONTROL_PROXY, ...options },
+  );
 }

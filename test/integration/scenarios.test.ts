@@ -10,8 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { WindowRecord } from "../../src/contracts/window.js";
-import { ControlServer } from "../../src/sensor/control-server.js";
-import { createSilentLogger } from "../../src/telemetry/logger.js";
+import type { ControlServer } from "../../src/sensor/control-server.js";
 import {
   AGENT_TYPES,
   ATTACK_VARIANTS,
@@ -27,7 +26,12 @@ import {
 } from "../../training/scenarios/index.js";
 import { REPO } from "../helpers/build-fixture.js";
 import { IS_ROOT } from "../helpers/root.js";
-import { sleep, startTestSensor, type TestSensor } from "../helpers/sensor-harness.js";
+import {
+  openTestControl,
+  sleep,
+  startTestSensor,
+  type TestSensor,
+} from "../helpers/sensor-harness.js";
 import { vigilExecArgv } from "../helpers/vigil-run.js";
 
 /** The agent program and its loader are read from the repository. */
@@ -59,17 +63,7 @@ describe("scenarios - agents and attacks (real processes; under the eBPF sensor 
     ts = await startTestSensor();
     socketDir = mkdtempSync(join(tmpdir(), "vigil-scn-sock-"));
     const sensor = ts.sensor;
-    control = await ControlServer.open(
-      join(socketDir, "sensor.sock"),
-      {
-        track: async (pid, agentType, agentId, fresh) => {
-          const i = await sensor.track(pid, agentType, agentId, { fresh: fresh === true });
-          return { instance: i.id, agentId: i.agentId };
-        },
-        status: () => sensor.status(),
-      },
-      createSilentLogger(),
-    );
+    control = await openTestControl(sensor, join(socketDir, "sensor.sock"));
   });
 
   after(async () => {

@@ -10,13 +10,12 @@ import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
-import { ControlServer } from "../../src/sensor/control-server.js";
-import { createSilentLogger } from "../../src/telemetry/logger.js";
 import { REPO } from "../helpers/build-fixture.js";
 import { rootOnly } from "../helpers/root.js";
 import {
   namedTrigger,
   ngramMap,
+  openTestControl,
   spawnTrigger,
   startTestSensor,
   waitFor,
@@ -44,17 +43,7 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
     const box = sandbox();
     const ts = await startTestSensor({ homes: [box.home] });
     const socket = join(box.root, "sensor.sock");
-    const control = await ControlServer.open(
-      socket,
-      {
-        track: async (pid, agentType, agentId, fresh) => {
-          const i = await ts.sensor.track(pid, agentType, agentId, { fresh: fresh === true });
-          return { instance: i.id, agentId: i.agentId };
-        },
-        status: () => ts.sensor.status(),
-      },
-      createSilentLogger(),
-    );
+    const control = await openTestControl(ts.sensor, socket);
     const received: Buffer[] = [];
     const listener = createServer((s) => s.on("data", (d: Buffer) => received.push(d)));
     await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));

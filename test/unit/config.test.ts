@@ -64,6 +64,7 @@ test("config - defaults with no file, env or flags", () => {
       ngram: 3,
       helperPath: "",
       controlSocket: "/run/vigil/sensor.sock",
+      controlGroup: "",
       ngramMapEntries: 65536,
       flowMapEntries: 16384,
       ringbufBytes: 4194304,
@@ -152,6 +153,7 @@ test("config - env variables map to key paths in upper snake case", () => {
     VIGIL_SENSOR_NGRAM: "sensor.ngram",
     VIGIL_SENSOR_HELPER_PATH: "sensor.helperPath",
     VIGIL_SENSOR_CONTROL_SOCKET: "sensor.controlSocket",
+    VIGIL_SENSOR_CONTROL_GROUP: "sensor.controlGroup",
     VIGIL_SENSOR_NGRAM_MAP_ENTRIES: "sensor.ngramMapEntries",
     VIGIL_SENSOR_FLOW_MAP_ENTRIES: "sensor.flowMapEntries",
     VIGIL_SENSOR_RINGBUF_BYTES: "sensor.ringbufBytes",
@@ -215,6 +217,7 @@ test("config - every env variable reaches its key", () => {
     VIGIL_SCORER_HTTP_LISTEN: "127.0.0.1:9999",
     VIGIL_SCORER_LEARNING_MIN_WINDOWS: "100",
     VIGIL_SCORER_RELOAD_INTERVAL_MS: "1000",
+    VIGIL_SENSOR_CONTROL_GROUP: "vigil",
   };
   const sample = { string: "/x/y", number: "4", boolean: "false" } as const;
   // NATS sizes and ages have higher minimums than the sample number.
