@@ -73,7 +73,9 @@ export interface StreamLimits {
   eventsMaxAgeSeconds: number;
   eventsMaxBytes: number;
   alertsMaxAgeSeconds: number;
+  alertsMaxBytes: number;
   dlqMaxAgeSeconds: number;
+  dlqMaxBytes: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -82,7 +84,9 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   eventsMaxAgeSeconds: 24 * 3600,
   eventsMaxBytes: 1024 ** 3,
   alertsMaxAgeSeconds: 90 * 24 * 3600,
+  alertsMaxBytes: 256 * 1024 ** 2,
   dlqMaxAgeSeconds: 7 * 24 * 3600,
+  dlqMaxBytes: 256 * 1024 ** 2,
 };
 
 export { STREAMS };
@@ -288,8 +292,15 @@ export class NatsBus {
         name: STREAMS.alerts,
         subjects: [`${SUBJECT_ROOT}.alerts.>`],
         max_age: sec(l.alertsMaxAgeSeconds),
+        max_bytes: l.alertsMaxBytes,
       },
-      { name: STREAMS.dlq, subjects: [DLQ_SUBJECT], max_age: sec(l.dlqMaxAgeSeconds) },
+      // Bounded like the others: a hostile peer's flood of bad messages ages out the oldest.
+      {
+        name: STREAMS.dlq,
+        subjects: [DLQ_SUBJECT],
+        max_age: sec(l.dlqMaxAgeSeconds),
+        max_bytes: l.dlqMaxBytes,
+      },
     ];
     for (const c of configs) {
       const full: Partial<StreamConfig> & { name: string } = {

@@ -82,7 +82,9 @@ export interface NatsConfig {
     readonly eventsMaxAgeSeconds: number;
     readonly eventsMaxBytes: number;
     readonly alertsMaxAgeSeconds: number;
+    readonly alertsMaxBytes: number;
     readonly dlqMaxAgeSeconds: number;
+    readonly dlqMaxBytes: number;
   };
 }
 
@@ -256,7 +258,9 @@ const natsSchema = z
         eventsMaxAgeSeconds: int(60, 10 * 365 * 86400).default(86400),
         eventsMaxBytes: int(1024 ** 2, 2 ** 50).default(1024 ** 3),
         alertsMaxAgeSeconds: int(60, 10 * 365 * 86400).default(90 * 86400),
+        alertsMaxBytes: int(1024 ** 2, 2 ** 50).default(256 * 1024 ** 2),
         dlqMaxAgeSeconds: int(60, 10 * 365 * 86400).default(7 * 86400),
+        dlqMaxBytes: int(1024 ** 2, 2 ** 50).default(256 * 1024 ** 2),
       })
       .strict()
       .default({}),

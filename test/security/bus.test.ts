@@ -210,6 +210,24 @@ try {
     assert.ok(!types.includes("x"), `nothing under ${learning}/x: ${types.join(", ")}`);
     assert.ok(!types.includes("sec-forged"), "nothing learned for the type it names");
   });
+
+  test("bus - every stream is bounded in bytes and age: a flood of alerts or bad messages cannot fill the disk", async () => {
+    const admin = await NatsBus.open(
+      natsOptionsFromFlags({}, { dataDir: run.dataDir, role: "admin" }),
+      createBusMetrics(new Registry()),
+      createSilentLogger(),
+    );
+    try {
+      for (const name of Object.values(STREAMS)) {
+        const { config } = await admin.manager.streams.info(name);
+        assert.ok(config.max_bytes > 0, `${name} has max_bytes (${config.max_bytes})`);
+        assert.ok(config.max_age > 0, `${name} has max_age`);
+        assert.equal(config.discard, "old", `${name} drops its oldest when full`);
+      }
+    } finally {
+      await admin.close();
+    }
+  });
 });
 
 describe("security: planted credential files", rootOnly(), () => {
