@@ -2,10 +2,12 @@
  * `npm run bench:scorer`, parts 2 and 3 (described in bench/scorer.ts): detection latency with
  * the live sensor, and the memory of `vigil run` and of `vigil scorer` alone.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import { statusHeaders } from "../src/cli/status-command.js";
 import { freePort } from "../src/free-port.js";
 import { startAlertmanager, type TestAlertmanager } from "../test/helpers/alertmanager.js";
 import { CLI, TSX, vigilExecArgv } from "../test/helpers/vigil-run.js";
@@ -145,9 +147,9 @@ async function fires(listen: string): Promise<number> {
   return n;
 }
 
-async function json<T>(url: string): Promise<T | undefined> {
+async function json<T>(url: string, headers: Record<string, string> = {}): Promise<T | undefined> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
     return res.ok ? ((await res.json()) as T) : undefined;
   } catch {
     return undefined;
@@ -282,7 +284,8 @@ export async function part2(root: string, trials: number): Promise<Part2 | undef
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const agents = benignAgents(l);
-  const status = () => json<Status>(`http://${listen}/status`);
+  const status = () =>
+    json<Status>(`http://${listen}/status`, statusHeaders(join(root, "data"), listen));
   try {
     const urlFile = join(root, "data", "nats", "url");
     const up = await until(
@@ -300,7 +303,9 @@ export async function part2(root: string, trials: number): Promise<Part2 | undef
     let lastLog = 0;
     const learned = await until(
       async () => {
-        const t = (await status())?.agentTypes[E2E_TYPE];
+        const t = (
+          await json<Status>(`http://${listen}/status`, statusHeaders(join(root, "data"), listen))
+        )?.agentTypes[E2E_TYPE];
         if (now() - lastLog > 15_000) {
           lastLog = now();
           log(`  ${JSON.stringify(t?.learning ?? t?.model ?? {})}`);
@@ -418,7 +423,12 @@ async function scorerOnly(root: string, nats: string, models: string) {
   );
   try {
     const ok = await until(async () => {
-      const t = (await json<Status>(`http://${listen}/status`))?.agentTypes[E2E_TYPE];
+      const t = (
+        await json<Status>(
+          `http://${listen}/status`,
+          statusHeaders(join(root, "scorer-data"), listen),
+        )
+      )?.agentTypes[E2E_TYPE];
       return (t?.scored ?? 0) > 0;
     }, 60_000);
     if (!ok) return undefined;

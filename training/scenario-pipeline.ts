@@ -4,6 +4,7 @@
  * from a directory the evaluation fills), and a bus connection that records every window and
  * every alert with the time it arrived. Needs root (the sensor), like `vigil run`.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { Registry } from "prom-client";
 import type { Consumption } from "../src/bus/nats-bus.js";
 import { NatsBus } from "../src/bus/nats-bus.js";
 import { natsOptionsFromFlags } from "../src/cli/nats-flags.js";
+import { statusHeaders } from "../src/cli/status-command.js";
 import type { VigilAlert, WindowRecord } from "../src/contracts/index.js";
 import { ErrorCodes, VigilError } from "../src/errors.js";
 import { freePort } from "../src/free-port.js";
@@ -69,6 +71,7 @@ export class VigilPipeline {
     readonly socket: string,
     readonly modelsDir: string,
     readonly scorerAddress: string,
+    readonly dataDir: string,
   ) {}
 
   static async start(o: PipelineOptions): Promise<VigilPipeline> {
@@ -148,7 +151,7 @@ export class VigilPipeline {
       createBusMetrics(new Registry()),
       createSilentLogger(),
     );
-    const p = new VigilPipeline(am, run, exited, bus, socket, modelsDir, listen);
+    const p = new VigilPipeline(am, run, exited, bus, socket, modelsDir, listen, dataDir);
     p.stderr = () => stderr;
     const tag = `${process.pid}-${Date.now()}`;
     p.consumers.push(
@@ -187,6 +190,7 @@ export class VigilPipeline {
     agentTypes: Record<string, { model: { state: string; version?: string } }>;
   }> {
     const res = await fetch(`http://${this.scorerAddress}/status`, {
+      headers: statusHeaders(this.dataDir, this.scorerAddress),
       signal: AbortSignal.timeout(5000),
     });
     return (await res.json()) as {

@@ -2,9 +2,12 @@
  * `vigil status`: asks the local scorer (its /status endpoint) what each agent type is doing:
  * learning and how far, which model version is active, whether one is broken, the last alert.
  */
+import { lstatSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { credentialsPath, readRoleCredentials } from "../bus/bus-credentials.js";
 import { type ConfigInput, loadConfig } from "../config/index.js";
 import { ErrorCodes, VigilError } from "../errors.js";
+import { listenerUid } from "../scorer/http.js";
 
 const HELP = `usage: vigil status [--scorer HOST:PORT] [--json]
 
@@ -13,7 +16,10 @@ learning (with progress), active model version, broken model, last alert.
 
   --scorer HOST:PORT   the scorer's HTTP address (default: scorer.http.listen, 127.0.0.1:9464)
   --config FILE        JSON config file
-  --json               print the raw status JSON`;
+  --json               print the raw status JSON
+
+The status names every agent, so it needs the bus's access: run it as the user that runs
+'vigil run' (root: sudo). It sends the bus reader's password only to a listener that user owns.`;
 
 export interface TypeStatus {
   model:
@@ -61,10 +67,14 @@ export async function statusCommand(argv: string[]): Promise<number> {
     flags: (values.scorer ? { scorer: { http: { listen: values.scorer } } } : {}) as ConfigInput,
   });
   const address = config.scorer.http.listen;
+  const headers = statusHeaders(config.dataDir, address);
   let doc: StatusDocument;
   try {
-    const res = await fetch(`http://${address}/status`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const res = await fetch(`http://${address}/status`, {
+      headers,
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).trim()}`);
     doc = (await res.json()) as StatusDocument;
   } catch (cause) {
     throw new VigilError(
@@ -114,4 +124,33 @@ export function formatStatus(doc: StatusDocument): string {
   );
   const head = `host ${doc.host}: ${doc.ready ? "ready" : `NOT READY (${doc.notReady.join("; ")})`}`;
   return `${head}\n${lines.join("\n")}\n`;
+}
+
+/**
+ * The Authorization header for /status: the reader role's password from the data directory,
+ * when there is one. On this host's loopback it goes only to a listener owned by the uid that
+ * owns the credentials: a user who squats the port first gets nothing.
+ */
+export function statusHeaders(dataDir: string, address: string): Record<string, string> {
+  const reader = readRoleCredentials(dataDir, "reader");
+  if (!reader) return {};
+  const at = address.lastIndexOf(":");
+  const host = address.slice(0, at).replace(/^\[|\]$/g, "");
+  if (host === "127.0.0.1" || host === "::1" || host === "localhost") {
+    const owner = lstatSync(credentialsPath(dataDir)).uid;
+    const holder = listenerUid(
+      host === "localhost" ? "127.0.0.1" : host,
+      Number(address.slice(at + 1)),
+    );
+    if (holder !== undefined && holder !== owner) {
+      throw new VigilError(
+        ErrorCodes.FORBIDDEN,
+        `${address} is held by uid ${holder}, not by Vigil's uid ${owner}: someone else took the scorer's port; not sending credentials`,
+        {
+          hint: "find it with `ss -ltnp` and stop it; vigil run binds the port as soon as it is free",
+        },
+      );
+    }
+  }
+  return { authorization: `Bearer ${reader.password}` };
 }

@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import type { Registry } from "prom-client";
+import { readRoleCredentials } from "../bus/bus-credentials.js";
 import type { NatsBus } from "../bus/nats-bus.js";
 import type { Config } from "../config/index.js";
 import { repoRoot } from "../main.js";
@@ -133,18 +134,27 @@ export async function startScorer(
       }
       return reasons;
     };
-    const http = await ScorerHttp.listen(s.http.listen, promRegistry, {
-      status: () => {
-        const reasons = notReady();
-        return {
-          host: config.host,
-          ready: reasons.length === 0,
-          notReady: reasons,
-          agentTypes: status(),
-        };
+    const http = await ScorerHttp.listen(
+      s.http.listen,
+      promRegistry,
+      {
+        status: () => {
+          const reasons = notReady();
+          return {
+            host: config.host,
+            ready: reasons.length === 0,
+            notReady: reasons,
+            agentTypes: status(),
+          };
+        },
+        notReady,
       },
-      notReady,
-    });
+      {
+        retryMs: 5000,
+        logger: log,
+        ...statusToken(config.dataDir),
+      },
+    );
     stops.push(() => http.close());
     // The model-status gauge also shows "learning", which only this composition knows.
     const statusTimer = setInterval(status, 5000);
@@ -164,4 +174,10 @@ export async function startScorer(
     await stopAll();
     throw e;
   }
+}
+
+/** /status needs the reader role's password when the embedded bus has credentials. */
+function statusToken(dataDir: string): { statusToken?: string } {
+  const reader = readRoleCredentials(dataDir, "reader");
+  return reader ? { statusToken: reader.password } : {};
 }

@@ -11,6 +11,7 @@ import { test } from "node:test";
 import { Registry } from "prom-client";
 import { NatsBus } from "../../src/bus/nats-bus.js";
 import { natsOptionsFromFlags } from "../../src/cli/nats-flags.js";
+import { statusHeaders } from "../../src/cli/status-command.js";
 import type { VigilEvent, WindowRecord } from "../../src/contracts/index.js";
 import { freePort } from "../../src/free-port.js";
 import { createSilentLogger } from "../../src/telemetry/logger.js";
@@ -108,9 +109,15 @@ test(
       } = {
         agentTypes: {},
       };
+      const anonymous = await fetch(`http://${listen}/status`);
+      assert.equal(anonymous.status, 401, "the status needs the bus's access");
+      assert.match(await anonymous.text(), /bearer token/);
+      const headers = statusHeaders(dataDir, listen as string);
       await waitForAsync(
         async () => {
-          status = (await (await fetch(`http://${listen}/status`)).json()) as typeof status;
+          status = (await (
+            await fetch(`http://${listen}/status`, { headers })
+          ).json()) as typeof status;
           return (status.agentTypes["coding-agent"]?.learning?.windows ?? 0) > 0;
         },
         10_000,
