@@ -373,7 +373,7 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 	if (!st)
 		return 0;
 	inst = st->instance;
-	count_ngram(st, (__u16)id);
+	count_ngram(st, id >= 0 && id < VIGIL_SYSCALL_LIMIT ? id : VIGIL_SYS_INVALID);
 
 	switch (id) {
 #ifdef __NR_open

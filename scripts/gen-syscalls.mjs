@@ -233,10 +233,20 @@ const AARCH64: readonly (string | undefined)[] = ${arrayLiteral(tables.aarch64)}
 export const SYSCALL_NAMES: Readonly<Record<SyscallArch, readonly (string | undefined)[]>> =
   Object.freeze({ x86_64: Object.freeze(X86_64), aarch64: Object.freeze(AARCH64) });
 
+/**
+ * The id the kernel counts every id outside [0, VIGIL_SYSCALL_LIMIT) under (VIGIL_SYS_INVALID in
+ * bpf/include/vigil.h): not a syscall, so not a name of the table either.
+ */
+export const SYSCALL_INVALID = 0xffff;
+
 const numbers = new Map<SyscallArch, ReadonlyMap<string, number>>();
 
-/** Name of syscall \`nr\` on \`arch\`; numbers with no name (or out of range) give \`sys_<nr>\`. */
+/**
+ * Name of syscall \`nr\` on \`arch\`; SYSCALL_INVALID is \`invalid\`, other numbers with no name
+ * (or out of range) give \`sys_<nr>\`.
+ */
 export function syscallName(arch: SyscallArch, nr: number): string {
+  if (nr === SYSCALL_INVALID) return "invalid";
   return SYSCALL_NAMES[arch][nr] ?? \`sys_\${nr}\`;
 }
 

@@ -25,6 +25,13 @@
  * never collide with the instances the service allocates. */
 #define VIGIL_AUTO_INSTANCE_BIT 0x80000000u
 
+/* Syscall ids in n-gram keys. Ids outside [0, VIGIL_SYSCALL_LIMIT) are not syscalls on any
+ * kernel Vigil supports (x86_64 and arm64 number below 470 in 6.18; the kernel answers ENOSYS)
+ * and would alias real ones if cut to 16 bits: syscall(0x10000 | SYS_read) is not a read. They
+ * all count as one reserved id, so they cannot make distinct keys either. */
+#define VIGIL_SYSCALL_LIMIT 512
+#define VIGIL_SYS_INVALID 0xffff
+
 /* ---------- ring buffer events (kernel -> helper -> service, payload of FRAME_EVENT) ---------- */
 
 enum vigil_event_type {

@@ -76,6 +76,8 @@ export const WIRE_LIMITS = {
   UNIX_PATH_MAX: 108,
   DROP_SLOTS: 8,
   PRIV_ARGS: 3,
+  /** Syscall ids at or above this (and negative ones) count as SYSCALL_INVALID. */
+  SYSCALL_LIMIT: 512,
 } as const;
 
 /** Set in instances the kernel allocated itself (comm watch matched at exec). */

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { ErrorCodes, isVigilError } from "../../src/errors.js";
 import {
   hostArch,
+  SYSCALL_INVALID,
   SYSCALL_NAMES,
   type SyscallArch,
   syscallName,
@@ -136,4 +137,11 @@ test("syscall-names - committed table matches the installed kernel headers", {
   execFileSync(process.execPath, [join(root, "scripts/gen-syscalls.mjs"), "--check"], {
     stdio: "pipe",
   });
+});
+
+test("syscall names - the kernel's invalid-id bucket has its own name, on every arch", () => {
+  for (const arch of ARCHES) {
+    assert.equal(syscallName(arch, SYSCALL_INVALID), "invalid");
+    assert.equal(syscallNumber(arch, "invalid"), undefined, "no syscall is called invalid");
+  }
 });
