@@ -28,6 +28,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_TRUNC 01000
 #define EEXIST 17
 
+/* Namespace-creating clone flags. CLONE_NEWTIME shares its bit with the exit signal in clone(),
+ * so it counts only in clone3(). */
+#define CLONE_NEWNS 0x00020000
+#define CLONE_NEWCGROUP 0x02000000
+#define CLONE_NEWUTS 0x04000000
+#define CLONE_NEWIPC 0x08000000
+#define CLONE_NEWUSER 0x10000000
+#define CLONE_NEWPID 0x20000000
+#define CLONE_NEWNET 0x40000000
+#define CLONE_NEWTIME 0x00000080
+#define CLONE_NEW_ANY                                                                              \
+	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |             \
+	 CLONE_NEWPID | CLONE_NEWNET)
+
 /* libbpf 1.1 has no PT_REGS_PARM6_CORE_SYSCALL */
 #if defined(__TARGET_ARCH_x86)
 #define SYSCALL_ARG6(regs) BPF_CORE_READ(regs, r9)
@@ -332,7 +346,7 @@ static __always_inline void count_sendto(__u32 instance, int fd, const void *uad
 	bump_flow(&key, len ? len : 1, 0);
 }
 
-static __always_inline void emit_priv(__u32 instance, __u32 nr, struct pt_regs *regs)
+static __always_inline void emit_priv(__u32 instance, __u32 nr, __u64 a0, __u64 a1, __u64 a2)
 {
 	struct vigil_priv_event *e = reserve(sizeof(*e));
 
@@ -341,10 +355,16 @@ static __always_inline void emit_priv(__u32 instance, __u32 nr, struct pt_regs *
 	fill_header(&e->h, VIGIL_EV_PRIV, instance);
 	e->syscall_nr = nr;
 	e->_pad = 0;
-	e->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	e->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	e->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
 	submit(e);
+}
+
+static __always_inline void emit_priv_regs(__u32 instance, __u32 nr, struct pt_regs *regs)
+{
+	emit_priv(instance, nr, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
+		  PT_REGS_PARM3_CORE_SYSCALL(regs));
 }
 
 static __always_inline void emit_chdir(__u32 instance, int fd, const char *path)
@@ -456,8 +476,35 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 #ifdef __NR_kexec_file_load
 	case __NR_kexec_file_load:
 #endif
-		emit_priv(inst, id, regs);
+	case __NR_setgroups:
+	case __NR_process_vm_readv:
+	case __NR_process_vm_writev:
+	case __NR_pidfd_getfd:
+	case __NR_memfd_create:
+	case __NR_execveat:
+	case __NR_perf_event_open:
+	case __NR_keyctl:
+	case __NR_io_uring_setup:
+		emit_priv_regs(inst, id, regs);
 		break;
+	case __NR_clone: /* a thread or a process is not an event; a new namespace is */
+		if (PT_REGS_PARM1_CORE_SYSCALL(regs) & CLONE_NEW_ANY)
+			emit_priv_regs(inst, id, regs);
+		break;
+	case __NR_clone3: {
+		__u64 flags = 0; /* struct clone_args starts with the flags */
+		void *uargs = (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+
+		/* Arguments in a page that is not resident cannot be read here, but the kernel will
+		 * fault it in: report the call rather than let that hide a new namespace. */
+		if (bpf_probe_read_user(&flags, sizeof(flags), uargs)) {
+			count_drop(VIGIL_DROP_STRING_UNREADABLE);
+			emit_priv(inst, id, 0, PT_REGS_PARM2_CORE_SYSCALL(regs), 0);
+		} else if (flags & (CLONE_NEW_ANY | CLONE_NEWTIME)) {
+			emit_priv(inst, id, flags, PT_REGS_PARM2_CORE_SYSCALL(regs), 0);
+		}
+		break;
+	}
 	}
 	return 0;
 }

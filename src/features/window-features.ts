@@ -30,13 +30,15 @@
  * |                               | setgroups (and their 32-bit forms)                        |
  * | priv:to_root                  | the calls of priv:setuid with an argument of 0            |
  * | priv:capset                   | capset                                                    |
- * | priv:ptrace                   | ptrace process_vm_readv process_vm_writev                 |
+ * | priv:ptrace                   | ptrace process_vm_readv process_vm_writev pidfd_getfd     |
  * | priv:bpf                      | bpf                                                       |
  * | priv:module                   | init_module finit_module delete_module                    |
  * | priv:mount                    | mount umount umount2 pivot_root chroot fsmount move_mount |
- * | priv:namespace                | unshare setns                                             |
+ * | priv:namespace                | unshare setns; clone clone3 with CLONE_NEW* flags (the    |
+ * |                               | sensor reports no other clone)                            |
  * | priv:kexec                    | kexec_load kexec_file_load                                |
- * | priv:other                    | any other privilege event the sensor reports              |
+ * | priv:other                    | any other privilege event the sensor reports (execveat    |
+ * |                               | memfd_create perf_event_open keyctl io_uring_setup ...)   |
  * | proc:started_log              | processes started                                         |
  * | proc:exited_log               | processes exited                                          |
  *
@@ -163,6 +165,7 @@ const PRIV_SYSCALLS = new Map<string, PrivFamily>([
   ["ptrace", "ptrace"],
   ["process_vm_readv", "ptrace"],
   ["process_vm_writev", "ptrace"],
+  ["pidfd_getfd", "ptrace"],
   ["bpf", "bpf"],
   ["init_module", "module"],
   ["finit_module", "module"],
@@ -176,6 +179,8 @@ const PRIV_SYSCALLS = new Map<string, PrivFamily>([
   ["move_mount", "mount"],
   ["unshare", "namespace"],
   ["setns", "namespace"],
+  ["clone", "namespace"],
+  ["clone3", "namespace"],
   ["kexec_load", "kexec"],
   ["kexec_file_load", "kexec"],
 ]);

@@ -27,4 +27,40 @@ describe("sensor blind spots (eBPF)", rootOnly(), () => {
       await ts.stop();
     }
   });
+
+  test("sensor - fd theft, process memory, new namespaces and fileless exec are privilege events", async () => {
+    const ts = await startTestSensor();
+    try {
+      const { window: w } = await runTracked(ts, "priv2");
+      assert.ok(w);
+      const calls = w.privilege.map((p) => p.syscall);
+      assert.deepEqual(
+        calls,
+        [
+          "setgroups",
+          "process_vm_readv",
+          "process_vm_writev",
+          "pidfd_getfd",
+          "clone",
+          "clone3",
+          "memfd_create",
+          "execveat",
+          "perf_event_open",
+          "keyctl",
+          "io_uring_setup",
+        ],
+        JSON.stringify(w.privilege),
+      );
+      assert.ok(w.privilege.every((p) => p.count === 1));
+      // only the clones that made a namespace: CLONE_NEWUTS | SIGCHLD, then CLONE_NEWIPC
+      const clone = w.privilege.find((p) => p.syscall === "clone");
+      assert.equal(clone?.args[0], String(0x04000000 | 17));
+      const clone3 = w.privilege.find((p) => p.syscall === "clone3");
+      assert.equal(clone3?.args[0], String(0x08000000));
+      // four children were made, two of them plain: processes, not privilege events
+      assert.equal(w.processes.started, 5);
+    } finally {
+      await ts.stop();
+    }
+  });
 });
