@@ -346,6 +346,32 @@ static __always_inline void count_sendto(__u32 instance, int fd, const void *uad
 	bump_flow(&key, len ? len : 1, 0);
 }
 
+/* sendmsg()'s destination is msg_name, counted like sendto()'s. The bytes are the first few
+ * iovecs' lengths; an unreadable header is a drop, as a sendto address would be. */
+#define MSG_IOV_MAX 8
+#define MMSG_VEC_MAX 4
+
+static __always_inline void count_sendmsg(__u32 instance, int fd, const struct user_msghdr *umsg)
+{
+	struct user_msghdr m;
+	struct iovec iov;
+	__u64 len = 0;
+	int i;
+
+	if (bpf_probe_read_user(&m, sizeof(m), umsg)) {
+		count_drop(VIGIL_DROP_STRING_UNREADABLE);
+		return;
+	}
+	if (!m.msg_name)
+		return; /* a connected socket: sock_send_length counts it */
+	for (i = 0; i < MSG_IOV_MAX; i++) {
+		if (i >= m.msg_iovlen || bpf_probe_read_user(&iov, sizeof(iov), &m.msg_iov[i]))
+			break;
+		len += iov.iov_len;
+	}
+	count_sendto(instance, fd, m.msg_name, m.msg_namelen, len);
+}
+
 static __always_inline void emit_priv(__u32 instance, __u32 nr, __u64 a0, __u64 a1, __u64 a2)
 {
 	struct vigil_priv_event *e = reserve(sizeof(*e));
@@ -444,6 +470,20 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 		if (dest)
 			count_sendto(inst, PT_REGS_PARM1_CORE_SYSCALL(regs), dest,
 				     SYSCALL_ARG6(regs), PT_REGS_PARM3_CORE_SYSCALL(regs));
+		break;
+	}
+	case __NR_sendmsg:
+		count_sendmsg(inst, PT_REGS_PARM1_CORE_SYSCALL(regs),
+			      (void *)PT_REGS_PARM2_CORE_SYSCALL(regs));
+		break;
+	case __NR_sendmmsg: {
+		struct mmsghdr *vec = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		unsigned int vlen = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		int fd = PT_REGS_PARM1_CORE_SYSCALL(regs), i;
+
+		/* the first MMSG_VEC_MAX messages: a bound the verifier accepts */
+		for (i = 0; i < MMSG_VEC_MAX && i < vlen; i++)
+			count_sendmsg(inst, fd, &vec[i].msg_hdr);
 		break;
 	}
 	case __NR_chdir:

@@ -63,4 +63,27 @@ describe("sensor blind spots (eBPF)", rootOnly(), () => {
       await ts.stop();
     }
   });
+
+  test("sensor - sendmsg and sendmmsg destinations are recorded like sendto's", async () => {
+    const ts = await startTestSensor();
+    try {
+      const { window: w } = await runTracked(ts, "sendmsg");
+      assert.ok(w);
+      const udp = w.net
+        .filter((n) => n.protocol === "udp" && n.address === "127.0.0.1")
+        .map((n) => [n.direction, n.port, n.bytesOut, n.sends])
+        .sort((a, b) => Number(a[1]) - Number(b[1])); // flows come in map order
+      assert.deepEqual(
+        udp,
+        [
+          ["out", 40001, 7, 1],
+          ["out", 40002, 5, 1],
+          ["out", 40003, 6, 1],
+        ],
+        JSON.stringify(w.net),
+      );
+    } finally {
+      await ts.stop();
+    }
+  });
 });
