@@ -31,6 +31,9 @@
  * all count as one reserved id, so they cannot make distinct keys either. */
 #define VIGIL_SYSCALL_LIMIT 512
 #define VIGIL_SYS_INVALID 0xffff
+/* Every 32-bit (compat) syscall of a 64-bit task counts as this id: i386 numbers are not the
+ * x86_64 calls of the same number. */
+#define VIGIL_SYS_COMPAT 0xfffe
 
 /* ---------- ring buffer events (kernel -> helper -> service, payload of FRAME_EVENT) ---------- */
 
@@ -49,6 +52,7 @@ enum vigil_event_type {
 #define VIGIL_F_AUTO_MATCHED 0x2   /* exec: the kernel matched a comm watch and started tracking */
 #define VIGIL_F_TRUNCATED 0x4	   /* a string was cut at its buffer size */
 #define VIGIL_F_STR_UNREADABLE 0x8 /* a user string could not be read (page not resident) */
+#define VIGIL_F_COMPAT 0x10	   /* a 32-bit (compat) syscall: syscall_nr is the i386 number */
 
 struct vigil_event_header {
 	__u64 ts_ns;	/* bpf_ktime_get_ns (CLOCK_MONOTONIC) */

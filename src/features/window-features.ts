@@ -39,6 +39,8 @@
  * | priv:kexec                    | kexec_load kexec_file_load                                |
  * | priv:other                    | any other privilege event the sensor reports (execveat    |
  * |                               | memfd_create perf_event_open keyctl io_uring_setup ...)   |
+ * |                               | A compat (32-bit) call, compat_<name>, counts in the      |
+ * |                               | family of <name>.                                         |
  * | proc:started_log              | processes started                                         |
  * | proc:exited_log               | processes exited                                          |
  *
@@ -289,7 +291,9 @@ export function writeWindowFeatures(w: WindowRecord, out: Float32Array, at: numb
   const priv = at + PRIV_AT;
   const toRoot = priv + (PRIV_INDEX.get("to_root") ?? 0);
   for (const p of w.privilege) {
-    const family = PRIV_SYSCALLS.get(p.syscall) ?? "other";
+    // a compat (32-bit) call is in the family of its 64-bit form
+    const name = p.syscall.startsWith("compat_") ? p.syscall.slice(7) : p.syscall;
+    const family = PRIV_SYSCALLS.get(name) ?? "other";
     add(out, priv + (PRIV_INDEX.get(family) ?? 0), p.count);
     // setgroups(0, ...) drops groups; every other call here takes ids, and 0 is root.
     const ids = family === "setuid" && !p.syscall.startsWith("setgroups");

@@ -94,6 +94,8 @@ export const EventFlags = {
   AUTO_MATCHED: 0x2,
   TRUNCATED: 0x4,
   STR_UNREADABLE: 0x8,
+  /** A 32-bit (compat) syscall of a 64-bit task: a syscall number is an i386 one. */
+  COMPAT: 0x10,
 } as const;
 export const NetOp = { CONNECT: 1, ACCEPT: 2, BIND: 3, LISTEN: 4 } as const;
 export const FrameType = {

@@ -86,4 +86,51 @@ describe("sensor blind spots (eBPF)", rootOnly(), () => {
       await ts.stop();
     }
   });
+
+  test("sensor - 32-bit syscalls (int 0x80) are decoded as compat events, never as x86_64 names", async (t) => {
+    if (process.arch !== "x64") {
+      t.skip("the i386 ABI exists on x86_64 only");
+      return;
+    }
+    const ts = await startTestSensor({ helper: { fileHook: "sys_enter" } });
+    try {
+      const { window: w } = await runTracked(ts, "compat");
+      assert.ok(w);
+      const uid = String(process.getuid?.());
+      assert.deepEqual(
+        w.privilege.map((p) => [p.syscall, p.args[0], p.count]),
+        [
+          ["compat_getpid", "0", 1], // the first compat call of a task, whatever it is
+          ["compat_setuid32", uid, 1],
+          ["compat_ptrace", "3", 1],
+          ["compat_mount", "0", 1],
+          ["compat_unshare", "0", 1],
+        ],
+        JSON.stringify(w.privilege),
+      );
+      const udp = w.net
+        .filter((n) => n.address === "127.0.0.1" && n.direction === "out" && n.connections > 0)
+        .map((n) => [n.protocol, n.port, n.connections])
+        .sort((a, b) => Number(a[1]) - Number(b[1]));
+      assert.deepEqual(udp, [
+        ["udp", 40010, 1], // socketcall(SYS_CONNECT)
+        ["udp", 40011, 1], // connect
+      ]);
+      assert.deepEqual(
+        w.files.map((f) => [f.path, f.op]),
+        [["/etc/hostname", "read"]],
+      );
+      // i386 numbers are other x86_64 calls (20 is writev, 213 epoll_create, 102 getuid...):
+      // every compat call is the one `compat` id
+      const names = new Set(w.syscalls.ngrams.flatMap((g) => g.slice(0, -1)));
+      assert.deepEqual([...names].sort(), ["compat", "exit_group", "getuid", "mmap", "socket"]);
+      const compatCalls = w.syscalls.ngrams.reduce(
+        (sum, g) => sum + (g.at(-2) === "compat" ? (g.at(-1) as number) : 0),
+        0,
+      );
+      assert.equal(compatCalls, 9);
+    } finally {
+      await ts.stop();
+    }
+  });
 });

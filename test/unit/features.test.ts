@@ -433,10 +433,11 @@ test("features - a bad spec is rejected, naming what is wrong", () => {
   );
 });
 
-test("features - the newer privilege events land in their families", () => {
+test("features - the newer privilege events and compat calls land in their families", () => {
   const w = win({
     privilege: [
       { syscall: "pidfd_getfd", args: ["3", "0", "0"], count: 1 },
+      { syscall: "compat_ptrace", args: ["3", "0", "0"], count: 1 }, // int 0x80 ptrace
       { syscall: "clone", args: ["67108881", "0", "0"], count: 2 },
       { syscall: "clone3", args: ["134217728", "64", "0"], count: 1 },
       { syscall: "setgroups", args: ["0", "0", "0"], count: 1 },
@@ -447,7 +448,7 @@ test("features - the newer privilege events land in their families", () => {
   const out = new Float32Array(WINDOW_FEATURE_NAMES.length);
   writeWindowFeatures(w, out, 0);
   const at = (name: string) => out[WINDOW_FEATURE_NAMES.indexOf(name)];
-  assert.equal(at("priv:ptrace"), Math.fround(Math.log1p(1)));
+  assert.equal(at("priv:ptrace"), Math.fround(Math.log1p(2)));
   assert.equal(at("priv:namespace"), Math.fround(Math.log1p(3)));
   assert.equal(at("priv:setuid"), Math.fround(Math.log1p(1)));
   assert.equal(at("priv:other"), Math.fround(Math.log1p(2)));

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { SYSCALL_INVALID } from "../../src/sensor/syscall-names.js";
+import { SYSCALL_COMPAT, SYSCALL_INVALID } from "../../src/sensor/syscall-names.js";
 import {
   AUTO_INSTANCE_BIT,
   DROP_REASON_NAMES,
@@ -95,6 +95,7 @@ describe("wire layout", () => {
       VIGIL_AUTO_INSTANCE_BIT: AUTO_INSTANCE_BIT,
       VIGIL_SYSCALL_LIMIT: WIRE_LIMITS.SYSCALL_LIMIT,
       VIGIL_SYS_INVALID: SYSCALL_INVALID,
+      VIGIL_SYS_COMPAT: SYSCALL_COMPAT,
       ...Object.fromEntries(Object.entries(EventType).map(([k, v]) => [`VIGIL_EV_${k}`, v])),
       ...Object.fromEntries(Object.entries(EventFlags).map(([k, v]) => [`VIGIL_F_${k}`, v])),
       ...Object.fromEntries(Object.entries(NetOp).map(([k, v]) => [`VIGIL_NET_${k}`, v])),
