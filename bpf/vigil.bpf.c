@@ -876,6 +876,81 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
+/*
+ * io_uring workers (io-wq, SQPOLL) are made by create_io_thread, which fires no
+ * sched_process_fork: tag them here as members of their creator's instance, so the sends and
+ * submissions they make on its behalf are attributed.
+ */
+#define PF_IO_WORKER 0x00000010
+
+SEC("tp_btf/task_newtask")
+int BPF_PROG(handle_newtask, struct task_struct *task, u64 clone_flags)
+{
+	struct task_state *st, *wst;
+
+	if (!(task->flags & PF_IO_WORKER))
+		return 0;
+	st = tracked_current();
+	if (!st)
+		return 0;
+	wst = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!wst) {
+		count_drop(VIGIL_DROP_TASK_STORAGE);
+		return 0;
+	}
+	wst->instance = st->instance;
+	wst->hist_len = 0;
+	wst->flags = 0;
+	__sync_fetch_and_add(&nr_tracked, 1);
+	return 0;
+}
+
+/* Opens submitted through io_uring never pass sys_enter. At submission the request is prepared:
+ * its struct io_open holds the kernel's copy of the path. Loaded only where the tracepoint
+ * exists (the helper checks the kernel's BTF). */
+#define IORING_OP_OPENAT_NR 18
+#define IORING_OP_OPENAT2_NR 28
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(handle_uring_submit, struct io_kiocb *req)
+{
+	struct task_state *st = tracked_current();
+	struct vigil_open_event *e;
+	struct io_open *op;
+	const char *name;
+	__u8 opcode;
+	long n;
+
+	if (!st || file_hook_active || !bpf_core_type_exists(struct io_open))
+		return 0;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode != IORING_OP_OPENAT_NR && opcode != IORING_OP_OPENAT2_NR)
+		return 0;
+	op = (struct io_open *)&req->cmd;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_header(&e->h, VIGIL_EV_OPEN, st->instance);
+	e->dfd = BPF_CORE_READ(op, dfd);
+	e->flags = BPF_CORE_READ(op, how.flags);
+	e->mode = BPF_CORE_READ(op, how.mode);
+	e->syscall_nr = VIGIL_OPEN_FROM_IO_URING;
+	name = BPF_CORE_READ(op, filename, name);
+	n = name ? bpf_probe_read_kernel_str(e->path, sizeof(e->path), name) : -1;
+	if (n <= 0) {
+		e->path[0] = 0;
+		e->path_len = 0;
+		e->h.flags |= VIGIL_F_STR_UNREADABLE;
+		count_drop(VIGIL_DROP_STRING_UNREADABLE);
+	} else {
+		e->path_len = n - 1;
+		if (n == sizeof(e->path))
+			e->h.flags |= VIGIL_F_TRUNCATED;
+	}
+	submit(e);
+	return 0;
+}
+
 /* Walks every task once; tags (or untags) all threads of the requested tgids. The helper
  * reads one __u32 tid per task it changed. */
 SEC("iter/task")

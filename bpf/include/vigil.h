@@ -91,6 +91,8 @@ struct vigil_fork_event {
 /* vigil_open_event.syscall_nr when the event comes from the kernel's file-open hook
  * (fentry/lsm, absolute path) rather than from an open* syscall. */
 #define VIGIL_OPEN_FROM_FILE_HOOK 0xffff
+/* ... or from an io_uring IORING_OP_OPENAT/OPENAT2 request (path as given, like open*). */
+#define VIGIL_OPEN_FROM_IO_URING 0xfffe
 
 struct vigil_open_event {
 	struct vigil_event_header h;

@@ -80,6 +80,9 @@ export const WIRE_LIMITS = {
   SYSCALL_LIMIT: 512,
 } as const;
 
+/** vigil_open_event.syscall_nr of an open submitted through io_uring (IORING_OP_OPENAT*). */
+export const OPEN_FROM_IO_URING = 0xfffe;
+
 /** Set in instances the kernel allocated itself (comm watch matched at exec). */
 export const AUTO_INSTANCE_BIT = 0x80000000;
 

@@ -133,4 +133,29 @@ describe("sensor blind spots (eBPF)", rootOnly(), () => {
       await ts.stop();
     }
   });
+
+  test("sensor - an open submitted through io_uring is attributed, inline and from an SQPOLL thread", async () => {
+    const ts = await startTestSensor({ helper: { fileHook: "sys_enter" } });
+    try {
+      for (const mode of ["uring", "uring-sqpoll"]) {
+        const { trig, window: w } = await runTracked(ts, mode, { agentId: `t-${mode}` });
+        assert.ok(Number(trig.stdout().trim()) >= 0, `${mode}: the open succeeded`);
+        assert.ok(w, mode);
+        // no openat syscall was made: the path comes from the io_uring request
+        assert.deepEqual(
+          w.files.map((f) => [f.path, f.op, f.count]),
+          [["/etc/hostname", "read", 1]],
+          `${mode}: ${JSON.stringify(w.files)}`,
+        );
+        assert.ok(!ngramMap(w).has("openat"));
+        assert.deepEqual(
+          w.privilege.map((p) => p.syscall),
+          ["io_uring_setup"],
+          `${mode}: the ring itself is a reason`,
+        );
+      }
+    } finally {
+      await ts.stop();
+    }
+  });
 });
