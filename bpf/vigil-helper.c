@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
@@ -72,12 +73,13 @@ static volatile sig_atomic_t exiting;
 static struct vigil *skel;
 static struct ring_buffer *rb;
 static struct bpf_link *iter_link;
-#define HOT_MAX 4
+#define HOT_MAX 5
 static struct bpf_link *hot_links[HOT_MAX];
 static bool hot_attached;
 static const char *hook_in_use;
 static struct file_paths *file_skel;
 static struct bpf_program *file_prog;
+static struct bpf_program *uring_prog; /* NULL where the kernel has no io_uring tracepoints */
 static const char *file_hook_in_use = "sys_enter";
 static char file_hook_fallback[512];
 static __u64 events_read;
@@ -236,8 +238,13 @@ static struct bpf_program *syscall_prog(void)
 static int attach_hot(void)
 {
 	struct bpf_program *progs[HOT_MAX] = {syscall_prog(), skel->progs.handle_sock_send,
-					      skel->progs.handle_sock_recv, file_prog};
-	int i, n = file_prog ? 4 : 3;
+					      skel->progs.handle_sock_recv};
+	int i, n = 3;
+
+	if (file_prog)
+		progs[n++] = file_prog;
+	if (uring_prog)
+		progs[n++] = uring_prog;
 
 	if (hot_attached)
 		return 0;
@@ -574,8 +581,24 @@ static bool read_control(void)
 
 /* ---------- load ---------- */
 
+/* Whether the running kernel has tracepoint `name` (its btf_trace_<name> typedef). */
+static bool kernel_has_tracepoint(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	char type[128];
+	bool found;
+
+	if (!btf)
+		return false;
+	snprintf(type, sizeof(type), "btf_trace_%s", name);
+	found = btf__find_by_name_kind(btf, type, BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	return found;
+}
+
 static int open_and_load(const struct options *o, const char *hook)
 {
+	bool uring = kernel_has_tracepoint("io_uring_submit_req");
 	int err;
 
 	skel = vigil__open();
@@ -591,6 +614,8 @@ static int open_and_load(const struct options *o, const char *hook)
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	bpf_program__set_autoload(skel->progs.handle_sys_enter, strcmp(hook, "tp_btf") == 0);
 	bpf_program__set_autoload(skel->progs.handle_sys_enter_raw, strcmp(hook, "raw_tp") == 0);
+	bpf_program__set_autoload(skel->progs.handle_uring_submit, uring);
+	uring_prog = uring ? skel->progs.handle_uring_submit : NULL;
 	err = vigil__load(skel);
 	if (err) {
 		vigil__destroy(skel);
@@ -683,7 +708,7 @@ refused:
 static void attach_always_on(void)
 {
 	struct bpf_program *always[] = {skel->progs.handle_fork, skel->progs.handle_exec,
-					skel->progs.handle_exit};
+					skel->progs.handle_exit, skel->progs.handle_newtask};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(always) / sizeof(always[0]); i++) {

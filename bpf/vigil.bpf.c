@@ -17,6 +17,7 @@
 
 #include "vigil.h"
 #include "sensor.bpf.h"
+#include "i386-syscalls.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -27,6 +28,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define EEXIST 17
+
+/* Namespace-creating clone flags. CLONE_NEWTIME shares its bit with the exit signal in clone(),
+ * so it counts only in clone3(). */
+#define CLONE_NEWNS 0x00020000
+#define CLONE_NEWCGROUP 0x02000000
+#define CLONE_NEWUTS 0x04000000
+#define CLONE_NEWIPC 0x08000000
+#define CLONE_NEWUSER 0x10000000
+#define CLONE_NEWPID 0x20000000
+#define CLONE_NEWNET 0x40000000
+#define CLONE_NEWTIME 0x00000080
+#define CLONE_NEW_ANY                                                                              \
+	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |             \
+	 CLONE_NEWPID | CLONE_NEWNET)
 
 /* libbpf 1.1 has no PT_REGS_PARM6_CORE_SYSCALL */
 #if defined(__TARGET_ARCH_x86)
@@ -253,7 +268,7 @@ static __always_inline void count_ngram(struct task_state *st, __u16 nr)
 /* ---------- per-syscall decoders (tracked tasks only) ---------- */
 
 static __always_inline void emit_open(__u32 instance, __u16 nr, int dfd, const char *path,
-				      __u32 flags, __u32 mode)
+				      __u32 flags, __u32 mode, __u16 hflags)
 {
 	struct vigil_open_event *e;
 
@@ -263,6 +278,7 @@ static __always_inline void emit_open(__u32 instance, __u16 nr, int dfd, const c
 	if (!e)
 		return;
 	fill_header(&e->h, VIGIL_EV_OPEN, instance);
+	e->h.flags |= hflags;
 	e->dfd = dfd;
 	e->flags = flags;
 	e->mode = mode;
@@ -272,7 +288,7 @@ static __always_inline void emit_open(__u32 instance, __u16 nr, int dfd, const c
 }
 
 static __always_inline void emit_net(__u32 instance, __u16 op, int fd, const void *uaddr,
-				     __u32 alen)
+				     __u32 alen, __u16 hflags)
 {
 	struct vigil_net_event *e = reserve(sizeof(*e));
 	struct socket *sock;
@@ -281,6 +297,7 @@ static __always_inline void emit_net(__u32 instance, __u16 op, int fd, const voi
 	if (!e)
 		return;
 	fill_header(&e->h, VIGIL_EV_NET, instance);
+	e->h.flags |= hflags;
 	e->fd = fd;
 	e->op = op;
 	e->family = 0;
@@ -332,19 +349,53 @@ static __always_inline void count_sendto(__u32 instance, int fd, const void *uad
 	bump_flow(&key, len ? len : 1, 0);
 }
 
-static __always_inline void emit_priv(__u32 instance, __u32 nr, struct pt_regs *regs)
+/* sendmsg()'s destination is msg_name, counted like sendto()'s. The bytes are the first few
+ * iovecs' lengths; an unreadable header is a drop, as a sendto address would be. */
+#define MSG_IOV_MAX 8
+#define MMSG_VEC_MAX 4
+
+static __always_inline void count_sendmsg(__u32 instance, int fd, const struct user_msghdr *umsg)
+{
+	struct user_msghdr m;
+	struct iovec iov;
+	__u64 len = 0;
+	int i;
+
+	if (bpf_probe_read_user(&m, sizeof(m), umsg)) {
+		count_drop(VIGIL_DROP_STRING_UNREADABLE);
+		return;
+	}
+	if (!m.msg_name)
+		return; /* a connected socket: sock_send_length counts it */
+	for (i = 0; i < MSG_IOV_MAX; i++) {
+		if (i >= m.msg_iovlen || bpf_probe_read_user(&iov, sizeof(iov), &m.msg_iov[i]))
+			break;
+		len += iov.iov_len;
+	}
+	count_sendto(instance, fd, m.msg_name, m.msg_namelen, len);
+}
+
+static __always_inline void emit_priv(__u32 instance, __u32 nr, __u64 a0, __u64 a1, __u64 a2,
+				      __u16 hflags)
 {
 	struct vigil_priv_event *e = reserve(sizeof(*e));
 
 	if (!e)
 		return;
 	fill_header(&e->h, VIGIL_EV_PRIV, instance);
+	e->h.flags |= hflags;
 	e->syscall_nr = nr;
 	e->_pad = 0;
-	e->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	e->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	e->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
 	submit(e);
+}
+
+static __always_inline void emit_priv_regs(__u32 instance, __u32 nr, struct pt_regs *regs)
+{
+	emit_priv(instance, nr, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
+		  PT_REGS_PARM3_CORE_SYSCALL(regs), 0);
 }
 
 static __always_inline void emit_chdir(__u32 instance, int fd, const char *path)
@@ -365,6 +416,136 @@ static __always_inline void emit_chdir(__u32 instance, int fd, const char *path)
 	submit(e);
 }
 
+/* ---------- 32-bit (compat) syscalls of 64-bit tasks ---------- */
+
+#if defined(__TARGET_ARCH_x86)
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: a 32-bit syscall is running */
+
+/* int 0x80 and sysenter set TS_COMPAT for the syscall's duration; the id is then an i386 number.
+ * A kernel whose thread_info has no status field is treated as never compat. */
+static __always_inline bool in_compat_syscall(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!bpf_core_field_exists(task->thread_info.status))
+		return false;
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+
+/* i386 syscall arguments: ebx, ecx, edx */
+#define COMPAT_ARG1(regs) ((__u32)BPF_CORE_READ(regs, bx))
+#define COMPAT_ARG2(regs) ((__u32)BPF_CORE_READ(regs, cx))
+#define COMPAT_ARG3(regs) ((__u32)BPF_CORE_READ(regs, dx))
+
+/*
+ * Opens, connect/bind (direct or through socketcall) and the privilege calls are decoded into
+ * the same events as their 64-bit forms, flagged VIGIL_F_COMPAT with the i386 number. The first
+ * compat syscall of a task is reported whatever it is, so any use of the 32-bit ABI is visible.
+ */
+static __always_inline void on_compat_enter(struct task_state *st, struct pt_regs *regs, long id)
+{
+	__u32 inst = st->instance, a[3] = {};
+	bool priv = false;
+
+	count_ngram(st, VIGIL_SYS_COMPAT);
+	switch (id) {
+	case I386_NR_open:
+		emit_open(inst, id, AT_FDCWD, (const char *)(long)COMPAT_ARG1(regs), COMPAT_ARG2(regs),
+			  COMPAT_ARG3(regs), VIGIL_F_COMPAT);
+		break;
+	case I386_NR_creat:
+		emit_open(inst, id, AT_FDCWD, (const char *)(long)COMPAT_ARG1(regs),
+			  O_CREAT | O_WRONLY | O_TRUNC, COMPAT_ARG2(regs), VIGIL_F_COMPAT);
+		break;
+	case I386_NR_openat:
+		emit_open(inst, id, (int)COMPAT_ARG1(regs), (const char *)(long)COMPAT_ARG2(regs),
+			  COMPAT_ARG3(regs), (__u32)BPF_CORE_READ(regs, si), VIGIL_F_COMPAT);
+		break;
+	case I386_NR_connect:
+		emit_net(inst, VIGIL_NET_CONNECT, (int)COMPAT_ARG1(regs),
+			 (void *)(long)COMPAT_ARG2(regs), COMPAT_ARG3(regs), VIGIL_F_COMPAT);
+		break;
+	case I386_NR_bind:
+		emit_net(inst, VIGIL_NET_BIND, (int)COMPAT_ARG1(regs), (void *)(long)COMPAT_ARG2(regs),
+			 COMPAT_ARG3(regs), VIGIL_F_COMPAT);
+		break;
+	case I386_NR_socketcall: {
+		__u32 call = COMPAT_ARG1(regs);
+
+		if (call != I386_SYS_CONNECT && call != I386_SYS_BIND)
+			break;
+		if (bpf_probe_read_user(a, sizeof(a), (void *)(long)COMPAT_ARG2(regs))) {
+			count_drop(VIGIL_DROP_STRING_UNREADABLE);
+			break;
+		}
+		emit_net(inst, call == I386_SYS_CONNECT ? VIGIL_NET_CONNECT : VIGIL_NET_BIND,
+			 (int)a[0], (void *)(long)a[1], a[2], VIGIL_F_COMPAT);
+		break;
+	}
+	case I386_NR_clone:
+		priv = COMPAT_ARG1(regs) & CLONE_NEW_ANY;
+		break;
+	case I386_NR_setuid:
+	case I386_NR_setgid:
+	case I386_NR_setreuid:
+	case I386_NR_setregid:
+	case I386_NR_setgroups:
+	case I386_NR_setresuid:
+	case I386_NR_setresgid:
+	case I386_NR_setfsuid:
+	case I386_NR_setfsgid:
+	case I386_NR_setreuid32:
+	case I386_NR_setregid32:
+	case I386_NR_setgroups32:
+	case I386_NR_setresuid32:
+	case I386_NR_setresgid32:
+	case I386_NR_setuid32:
+	case I386_NR_setgid32:
+	case I386_NR_setfsuid32:
+	case I386_NR_setfsgid32:
+	case I386_NR_capset:
+	case I386_NR_ptrace:
+	case I386_NR_mount:
+	case I386_NR_umount:
+	case I386_NR_umount2:
+	case I386_NR_chroot:
+	case I386_NR_pivot_root:
+	case I386_NR_unshare:
+	case I386_NR_setns:
+	case I386_NR_init_module:
+	case I386_NR_delete_module:
+	case I386_NR_finit_module:
+	case I386_NR_kexec_load:
+	case I386_NR_bpf:
+	case I386_NR_process_vm_readv:
+	case I386_NR_process_vm_writev:
+	case I386_NR_perf_event_open:
+	case I386_NR_memfd_create:
+	case I386_NR_execveat:
+	case I386_NR_keyctl:
+	case I386_NR_io_uring_setup:
+	case I386_NR_clone3: /* clone_args is the same struct in both ABIs; reported unread */
+	case I386_NR_pidfd_getfd:
+		priv = true;
+		break;
+	}
+	if (priv || !(st->flags & TASK_F_COMPAT_SEEN)) {
+		st->flags |= TASK_F_COMPAT_SEEN;
+		emit_priv(inst, id, COMPAT_ARG1(regs), COMPAT_ARG2(regs), COMPAT_ARG3(regs),
+			  VIGIL_F_COMPAT);
+	}
+}
+#else
+static __always_inline bool in_compat_syscall(void)
+{
+	return false; /* arm64: AArch32 tasks are not decoded yet */
+}
+
+static __always_inline void on_compat_enter(struct task_state *st, struct pt_regs *regs, long id)
+{
+}
+#endif
+
 static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 {
 	struct task_state *st = tracked_current();
@@ -372,26 +553,30 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 
 	if (!st)
 		return 0;
+	if (in_compat_syscall()) {
+		on_compat_enter(st, regs, id);
+		return 0;
+	}
 	inst = st->instance;
-	count_ngram(st, (__u16)id);
+	count_ngram(st, id >= 0 && id < VIGIL_SYSCALL_LIMIT ? id : VIGIL_SYS_INVALID);
 
 	switch (id) {
 #ifdef __NR_open
 	case __NR_open:
 		emit_open(inst, id, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs));
+			  PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), 0);
 		break;
 #endif
 #ifdef __NR_creat
 	case __NR_creat:
 		emit_open(inst, id, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  O_CREAT | O_WRONLY | O_TRUNC, PT_REGS_PARM2_CORE_SYSCALL(regs));
+			  O_CREAT | O_WRONLY | O_TRUNC, PT_REGS_PARM2_CORE_SYSCALL(regs), 0);
 		break;
 #endif
 	case __NR_openat:
 		emit_open(inst, id, PT_REGS_PARM1_CORE_SYSCALL(regs),
 			  (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs),
-			  PT_REGS_PARM3_CORE_SYSCALL(regs), PT_REGS_PARM4_CORE_SYSCALL(regs));
+			  PT_REGS_PARM3_CORE_SYSCALL(regs), PT_REGS_PARM4_CORE_SYSCALL(regs), 0);
 		break;
 	case __NR_openat2: {
 		__u64 how[2] = {}; /* struct open_how: flags, mode */
@@ -400,23 +585,23 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 			break; /* the file hook reports it: do not read user memory for nothing */
 		bpf_probe_read_user(how, sizeof(how), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
 		emit_open(inst, id, PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), how[0], how[1]);
+			  (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), how[0], how[1], 0);
 		break;
 	}
 	case __NR_connect:
 		emit_net(inst, VIGIL_NET_CONNECT, PT_REGS_PARM1_CORE_SYSCALL(regs),
-			 (void *)PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs));
+			 (void *)PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), 0);
 		break;
 	case __NR_bind:
 		emit_net(inst, VIGIL_NET_BIND, PT_REGS_PARM1_CORE_SYSCALL(regs),
-			 (void *)PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs));
+			 (void *)PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), 0);
 		break;
 	case __NR_listen:
-		emit_net(inst, VIGIL_NET_LISTEN, PT_REGS_PARM1_CORE_SYSCALL(regs), NULL, 0);
+		emit_net(inst, VIGIL_NET_LISTEN, PT_REGS_PARM1_CORE_SYSCALL(regs), NULL, 0, 0);
 		break;
 	case __NR_accept:
 	case __NR_accept4:
-		emit_net(inst, VIGIL_NET_ACCEPT, PT_REGS_PARM1_CORE_SYSCALL(regs), NULL, 0);
+		emit_net(inst, VIGIL_NET_ACCEPT, PT_REGS_PARM1_CORE_SYSCALL(regs), NULL, 0, 0);
 		break;
 	case __NR_sendto: {
 		void *dest = (void *)PT_REGS_PARM5_CORE_SYSCALL(regs);
@@ -424,6 +609,20 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 		if (dest)
 			count_sendto(inst, PT_REGS_PARM1_CORE_SYSCALL(regs), dest,
 				     SYSCALL_ARG6(regs), PT_REGS_PARM3_CORE_SYSCALL(regs));
+		break;
+	}
+	case __NR_sendmsg:
+		count_sendmsg(inst, PT_REGS_PARM1_CORE_SYSCALL(regs),
+			      (void *)PT_REGS_PARM2_CORE_SYSCALL(regs));
+		break;
+	case __NR_sendmmsg: {
+		struct mmsghdr *vec = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		unsigned int vlen = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		int fd = PT_REGS_PARM1_CORE_SYSCALL(regs), i;
+
+		/* the first MMSG_VEC_MAX messages: a bound the verifier accepts */
+		for (i = 0; i < MMSG_VEC_MAX && i < vlen; i++)
+			count_sendmsg(inst, fd, &vec[i].msg_hdr);
 		break;
 	}
 	case __NR_chdir:
@@ -456,8 +655,35 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 #ifdef __NR_kexec_file_load
 	case __NR_kexec_file_load:
 #endif
-		emit_priv(inst, id, regs);
+	case __NR_setgroups:
+	case __NR_process_vm_readv:
+	case __NR_process_vm_writev:
+	case __NR_pidfd_getfd:
+	case __NR_memfd_create:
+	case __NR_execveat:
+	case __NR_perf_event_open:
+	case __NR_keyctl:
+	case __NR_io_uring_setup:
+		emit_priv_regs(inst, id, regs);
 		break;
+	case __NR_clone: /* a thread or a process is not an event; a new namespace is */
+		if (PT_REGS_PARM1_CORE_SYSCALL(regs) & CLONE_NEW_ANY)
+			emit_priv_regs(inst, id, regs);
+		break;
+	case __NR_clone3: {
+		__u64 flags = 0; /* struct clone_args starts with the flags */
+		void *uargs = (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+
+		/* Arguments in a page that is not resident cannot be read here, but the kernel will
+		 * fault it in: report the call rather than let that hide a new namespace. */
+		if (bpf_probe_read_user(&flags, sizeof(flags), uargs)) {
+			count_drop(VIGIL_DROP_STRING_UNREADABLE);
+			emit_priv(inst, id, 0, PT_REGS_PARM2_CORE_SYSCALL(regs), 0, 0);
+		} else if (flags & (CLONE_NEW_ANY | CLONE_NEWTIME)) {
+			emit_priv(inst, id, flags, PT_REGS_PARM2_CORE_SYSCALL(regs), 0, 0);
+		}
+		break;
+	}
 	}
 	return 0;
 }
@@ -533,6 +759,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	cst->instance = st->instance;
 	cst->hist_len = 0;
+	cst->flags = 0;
 	__sync_fetch_and_add(&nr_tracked, 1);
 	if (child->pid != child->tgid)
 		return 0; /* a new thread, not a process */
@@ -575,6 +802,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 				   __sync_fetch_and_add(&next_auto_instance, 1);
 			st->instance = instance;
 			st->hist_len = 0;
+			st->flags = 0;
 			__sync_fetch_and_add(&nr_tracked, 1);
 			match = *watch;
 			flags = VIGIL_F_AUTO_MATCHED;
@@ -648,6 +876,81 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
+/*
+ * io_uring workers (io-wq, SQPOLL) are made by create_io_thread, which fires no
+ * sched_process_fork: tag them here as members of their creator's instance, so the sends and
+ * submissions they make on its behalf are attributed.
+ */
+#define PF_IO_WORKER 0x00000010
+
+SEC("tp_btf/task_newtask")
+int BPF_PROG(handle_newtask, struct task_struct *task, u64 clone_flags)
+{
+	struct task_state *st, *wst;
+
+	if (!(task->flags & PF_IO_WORKER))
+		return 0;
+	st = tracked_current();
+	if (!st)
+		return 0;
+	wst = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!wst) {
+		count_drop(VIGIL_DROP_TASK_STORAGE);
+		return 0;
+	}
+	wst->instance = st->instance;
+	wst->hist_len = 0;
+	wst->flags = 0;
+	__sync_fetch_and_add(&nr_tracked, 1);
+	return 0;
+}
+
+/* Opens submitted through io_uring never pass sys_enter. At submission the request is prepared:
+ * its struct io_open holds the kernel's copy of the path. Loaded only where the tracepoint
+ * exists (the helper checks the kernel's BTF). */
+#define IORING_OP_OPENAT_NR 18
+#define IORING_OP_OPENAT2_NR 28
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(handle_uring_submit, struct io_kiocb *req)
+{
+	struct task_state *st = tracked_current();
+	struct vigil_open_event *e;
+	struct io_open *op;
+	const char *name;
+	__u8 opcode;
+	long n;
+
+	if (!st || file_hook_active || !bpf_core_type_exists(struct io_open))
+		return 0;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode != IORING_OP_OPENAT_NR && opcode != IORING_OP_OPENAT2_NR)
+		return 0;
+	op = (struct io_open *)&req->cmd;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_header(&e->h, VIGIL_EV_OPEN, st->instance);
+	e->dfd = BPF_CORE_READ(op, dfd);
+	e->flags = BPF_CORE_READ(op, how.flags);
+	e->mode = BPF_CORE_READ(op, how.mode);
+	e->syscall_nr = VIGIL_OPEN_FROM_IO_URING;
+	name = BPF_CORE_READ(op, filename, name);
+	n = name ? bpf_probe_read_kernel_str(e->path, sizeof(e->path), name) : -1;
+	if (n <= 0) {
+		e->path[0] = 0;
+		e->path_len = 0;
+		e->h.flags |= VIGIL_F_STR_UNREADABLE;
+		count_drop(VIGIL_DROP_STRING_UNREADABLE);
+	} else {
+		e->path_len = n - 1;
+		if (n == sizeof(e->path))
+			e->h.flags |= VIGIL_F_TRUNCATED;
+	}
+	submit(e);
+	return 0;
+}
+
 /* Walks every task once; tags (or untags) all threads of the requested tgids. The helper
  * reads one __u32 tid per task it changed. */
 SEC("iter/task")
@@ -677,6 +980,7 @@ int handle_iter_adopt(struct bpf_iter__task *ctx)
 			__sync_fetch_and_add(&nr_tracked, 1);
 		st->instance = *instance;
 		st->hist_len = 0;
+		st->flags = 0;
 	}
 	tid = task->pid;
 	bpf_seq_write(ctx->meta->seq, &tid, sizeof(tid));

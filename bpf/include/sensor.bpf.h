@@ -16,7 +16,11 @@ struct task_state {
 	__u32 instance;
 	__u16 hist[VIGIL_NGRAM_MAX - 1]; /* the last syscalls, oldest first */
 	__u16 hist_len;
+	__u16 flags; /* TASK_F_* */
+	__u16 _pad;
 };
+
+#define TASK_F_COMPAT_SEEN 0x1 /* a compat syscall of this task was reported */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

@@ -25,6 +25,16 @@
  * never collide with the instances the service allocates. */
 #define VIGIL_AUTO_INSTANCE_BIT 0x80000000u
 
+/* Syscall ids in n-gram keys. Ids outside [0, VIGIL_SYSCALL_LIMIT) are not syscalls on any
+ * kernel Vigil supports (x86_64 and arm64 number below 470 in 6.18; the kernel answers ENOSYS)
+ * and would alias real ones if cut to 16 bits: syscall(0x10000 | SYS_read) is not a read. They
+ * all count as one reserved id, so they cannot make distinct keys either. */
+#define VIGIL_SYSCALL_LIMIT 512
+#define VIGIL_SYS_INVALID 0xffff
+/* Every 32-bit (compat) syscall of a 64-bit task counts as this id: i386 numbers are not the
+ * x86_64 calls of the same number. */
+#define VIGIL_SYS_COMPAT 0xfffe
+
 /* ---------- ring buffer events (kernel -> helper -> service, payload of FRAME_EVENT) ---------- */
 
 enum vigil_event_type {
@@ -42,6 +52,7 @@ enum vigil_event_type {
 #define VIGIL_F_AUTO_MATCHED 0x2   /* exec: the kernel matched a comm watch and started tracking */
 #define VIGIL_F_TRUNCATED 0x4	   /* a string was cut at its buffer size */
 #define VIGIL_F_STR_UNREADABLE 0x8 /* a user string could not be read (page not resident) */
+#define VIGIL_F_COMPAT 0x10	   /* a 32-bit (compat) syscall: syscall_nr is the i386 number */
 
 struct vigil_event_header {
 	__u64 ts_ns;	/* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
@@ -80,6 +91,8 @@ struct vigil_fork_event {
 /* vigil_open_event.syscall_nr when the event comes from the kernel's file-open hook
  * (fentry/lsm, absolute path) rather than from an open* syscall. */
 #define VIGIL_OPEN_FROM_FILE_HOOK 0xffff
+/* ... or from an io_uring IORING_OP_OPENAT/OPENAT2 request (path as given, like open*). */
+#define VIGIL_OPEN_FROM_IO_URING 0xfffe
 
 struct vigil_open_event {
 	struct vigil_event_header h;

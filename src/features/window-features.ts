@@ -30,13 +30,17 @@
  * |                               | setgroups (and their 32-bit forms)                        |
  * | priv:to_root                  | the calls of priv:setuid with an argument of 0            |
  * | priv:capset                   | capset                                                    |
- * | priv:ptrace                   | ptrace process_vm_readv process_vm_writev                 |
+ * | priv:ptrace                   | ptrace process_vm_readv process_vm_writev pidfd_getfd     |
  * | priv:bpf                      | bpf                                                       |
  * | priv:module                   | init_module finit_module delete_module                    |
  * | priv:mount                    | mount umount umount2 pivot_root chroot fsmount move_mount |
- * | priv:namespace                | unshare setns                                             |
+ * | priv:namespace                | unshare setns; clone clone3 with CLONE_NEW* flags (the    |
+ * |                               | sensor reports no other clone)                            |
  * | priv:kexec                    | kexec_load kexec_file_load                                |
- * | priv:other                    | any other privilege event the sensor reports              |
+ * | priv:other                    | any other privilege event the sensor reports (execveat    |
+ * |                               | memfd_create perf_event_open keyctl io_uring_setup ...)   |
+ * |                               | A compat (32-bit) call, compat_<name>, counts in the      |
+ * |                               | family of <name>.                                         |
  * | proc:started_log              | processes started                                         |
  * | proc:exited_log               | processes exited                                          |
  *
@@ -163,6 +167,7 @@ const PRIV_SYSCALLS = new Map<string, PrivFamily>([
   ["ptrace", "ptrace"],
   ["process_vm_readv", "ptrace"],
   ["process_vm_writev", "ptrace"],
+  ["pidfd_getfd", "ptrace"],
   ["bpf", "bpf"],
   ["init_module", "module"],
   ["finit_module", "module"],
@@ -176,6 +181,8 @@ const PRIV_SYSCALLS = new Map<string, PrivFamily>([
   ["move_mount", "mount"],
   ["unshare", "namespace"],
   ["setns", "namespace"],
+  ["clone", "namespace"],
+  ["clone3", "namespace"],
   ["kexec_load", "kexec"],
   ["kexec_file_load", "kexec"],
 ]);
@@ -284,7 +291,9 @@ export function writeWindowFeatures(w: WindowRecord, out: Float32Array, at: numb
   const priv = at + PRIV_AT;
   const toRoot = priv + (PRIV_INDEX.get("to_root") ?? 0);
   for (const p of w.privilege) {
-    const family = PRIV_SYSCALLS.get(p.syscall) ?? "other";
+    // a compat (32-bit) call is in the family of its 64-bit form
+    const name = p.syscall.startsWith("compat_") ? p.syscall.slice(7) : p.syscall;
+    const family = PRIV_SYSCALLS.get(name) ?? "other";
     add(out, priv + (PRIV_INDEX.get(family) ?? 0), p.count);
     // setgroups(0, ...) drops groups; every other call here takes ids, and 0 is root.
     const ids = family === "setuid" && !p.syscall.startsWith("setgroups");

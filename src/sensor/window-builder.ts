@@ -7,8 +7,16 @@ import { WINDOW_SCHEMA, type WindowNet, type WindowRecord } from "../contracts/w
 import type { Instance } from "./attribution.js";
 import type { FileClass } from "./file-class.js";
 import type { Privacy } from "./privacy.js";
-import { type SyscallArch, syscallName } from "./syscall-names.js";
-import type { ExecEvent, FlowRecord, NetEvent, NgramRecord, OpenEvent, PrivEvent } from "./wire.js";
+import { compatSyscallName, type SyscallArch, syscallName } from "./syscall-names.js";
+import {
+  EventFlags,
+  type ExecEvent,
+  type FlowRecord,
+  type NetEvent,
+  type NgramRecord,
+  type OpenEvent,
+  type PrivEvent,
+} from "./wire.js";
 
 export interface WindowCaps {
   execs: number;
@@ -224,7 +232,10 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
     },
     privilege(instance, ev) {
       const a = acc(instance);
-      const syscall = syscallName(options.arch, ev.syscallNr);
+      const syscall =
+        (ev.flags & EventFlags.COMPAT) !== 0
+          ? compatSyscallName(ev.syscallNr)
+          : syscallName(options.arch, ev.syscallNr);
       const args = ev.args.map((x) => x.toString());
       const entry = upsert(a, "privilege", `${syscall}|${args.join(",")}`, () => ({
         syscall,

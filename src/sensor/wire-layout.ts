@@ -76,7 +76,12 @@ export const WIRE_LIMITS = {
   UNIX_PATH_MAX: 108,
   DROP_SLOTS: 8,
   PRIV_ARGS: 3,
+  /** Syscall ids at or above this (and negative ones) count as SYSCALL_INVALID. */
+  SYSCALL_LIMIT: 512,
 } as const;
+
+/** vigil_open_event.syscall_nr of an open submitted through io_uring (IORING_OP_OPENAT*). */
+export const OPEN_FROM_IO_URING = 0xfffe;
 
 /** Set in instances the kernel allocated itself (comm watch matched at exec). */
 export const AUTO_INSTANCE_BIT = 0x80000000;
@@ -92,6 +97,8 @@ export const EventFlags = {
   AUTO_MATCHED: 0x2,
   TRUNCATED: 0x4,
   STR_UNREADABLE: 0x8,
+  /** A 32-bit (compat) syscall of a 64-bit task: a syscall number is an i386 one. */
+  COMPAT: 0x10,
 } as const;
 export const NetOp = { CONNECT: 1, ACCEPT: 2, BIND: 3, LISTEN: 4 } as const;
 export const FrameType = {

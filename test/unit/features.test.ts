@@ -12,6 +12,7 @@ import {
   validateFeatureSpec,
   windowFromTrace,
 } from "../../src/features/index.js";
+import { WINDOW_FEATURE_NAMES, writeWindowFeatures } from "../../src/features/window-features.js";
 
 function win(parts: Partial<WindowRecord> & { ngrams?: (string | number)[][]; total?: number }) {
   const { ngrams = [], total, ...rest } = parts;
@@ -430,4 +431,25 @@ test("features - a bad spec is rejected, naming what is wrong", () => {
     () => buildFeatureSpec(baseline, { topK: -1 }),
     (e) => isVigilError(e),
   );
+});
+
+test("features - the newer privilege events and compat calls land in their families", () => {
+  const w = win({
+    privilege: [
+      { syscall: "pidfd_getfd", args: ["3", "0", "0"], count: 1 },
+      { syscall: "compat_ptrace", args: ["3", "0", "0"], count: 1 }, // int 0x80 ptrace
+      { syscall: "clone", args: ["67108881", "0", "0"], count: 2 },
+      { syscall: "clone3", args: ["134217728", "64", "0"], count: 1 },
+      { syscall: "setgroups", args: ["0", "0", "0"], count: 1 },
+      { syscall: "memfd_create", args: ["0", "0", "0"], count: 1 },
+      { syscall: "io_uring_setup", args: ["8", "0", "0"], count: 1 },
+    ],
+  });
+  const out = new Float32Array(WINDOW_FEATURE_NAMES.length);
+  writeWindowFeatures(w, out, 0);
+  const at = (name: string) => out[WINDOW_FEATURE_NAMES.indexOf(name)];
+  assert.equal(at("priv:ptrace"), Math.fround(Math.log1p(2)));
+  assert.equal(at("priv:namespace"), Math.fround(Math.log1p(3)));
+  assert.equal(at("priv:setuid"), Math.fround(Math.log1p(1)));
+  assert.equal(at("priv:other"), Math.fround(Math.log1p(2)));
 });

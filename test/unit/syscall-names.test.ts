@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ErrorCodes, isVigilError } from "../../src/errors.js";
 import {
+  compatSyscallName,
   hostArch,
+  I386_SYSCALL_NAMES,
+  SYSCALL_COMPAT,
+  SYSCALL_INVALID,
   SYSCALL_NAMES,
   type SyscallArch,
   syscallName,
@@ -136,4 +140,25 @@ test("syscall-names - committed table matches the installed kernel headers", {
   execFileSync(process.execPath, [join(root, "scripts/gen-syscalls.mjs"), "--check"], {
     stdio: "pipe",
   });
+});
+
+test("syscall names - the kernel's invalid-id bucket has its own name, on every arch", () => {
+  for (const arch of ARCHES) {
+    assert.equal(syscallName(arch, SYSCALL_INVALID), "invalid");
+    assert.equal(syscallNumber(arch, "invalid"), undefined, "no syscall is called invalid");
+  }
+});
+
+test("syscall names - compat calls have their own id in n-grams and their i386 names in events", () => {
+  for (const arch of ARCHES) assert.equal(syscallName(arch, SYSCALL_COMPAT), "compat");
+  assert.equal(compatSyscallName(213), "compat_setuid32");
+  assert.equal(compatSyscallName(102), "compat_socketcall");
+  assert.equal(compatSyscallName(9999), "compat_sys_9999");
+});
+
+test("syscall names - the i386 numbers the BPF program decodes are the i386 table's", () => {
+  const header = readFileSync(join(root, "bpf/include/i386-syscalls.h"), "utf8");
+  const defs = [...header.matchAll(/^#define I386_NR_(\w+) (\d+)$/gm)];
+  assert.ok(defs.length > 40, "the header lists the decoded calls");
+  for (const [, name, nr] of defs) assert.equal(I386_SYSCALL_NAMES[Number(nr)], name, name);
 });

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { SYSCALL_COMPAT, SYSCALL_INVALID } from "../../src/sensor/syscall-names.js";
 import {
   AUTO_INSTANCE_BIT,
   DROP_REASON_NAMES,
@@ -18,6 +19,7 @@ import {
   EventType,
   FrameType,
   NetOp,
+  OPEN_FROM_IO_URING,
   WIRE_LAYOUT,
   WIRE_LIMITS,
   WIRE_VERSION,
@@ -92,6 +94,10 @@ describe("wire layout", () => {
       VIGIL_COMM_LEN: WIRE_LIMITS.COMM_LEN,
       VIGIL_UNIX_PATH_MAX: WIRE_LIMITS.UNIX_PATH_MAX,
       VIGIL_AUTO_INSTANCE_BIT: AUTO_INSTANCE_BIT,
+      VIGIL_SYSCALL_LIMIT: WIRE_LIMITS.SYSCALL_LIMIT,
+      VIGIL_SYS_INVALID: SYSCALL_INVALID,
+      VIGIL_SYS_COMPAT: SYSCALL_COMPAT,
+      VIGIL_OPEN_FROM_IO_URING: OPEN_FROM_IO_URING,
       ...Object.fromEntries(Object.entries(EventType).map(([k, v]) => [`VIGIL_EV_${k}`, v])),
       ...Object.fromEntries(Object.entries(EventFlags).map(([k, v]) => [`VIGIL_F_${k}`, v])),
       ...Object.fromEntries(Object.entries(NetOp).map(([k, v]) => [`VIGIL_NET_${k}`, v])),
