@@ -487,7 +487,16 @@ export class Sensor {
 
   private onExec(ev: ExecEvent): void {
     let instance = ev.instance ? this.attribution.get(ev.instance) : undefined;
-    if (instance && instance.rootPid === ev.pid) instance.uid = ev.uid;
+    if (!instance) {
+      // An earlier exec of this process, handled after this one happened, was matched on what
+      // /proc shows now: this exec's program. It is that instance; the kernel's tag follows.
+      instance = this.attribution.ofPid(ev.pid);
+      if (instance && ev.instance !== instance.id) {
+        void this.helpers.current.track(ev.pid, instance.id).catch(() => {});
+      }
+    }
+    // Read now, like exe: the uid of the program the process runs, not of an earlier exec.
+    if (instance && instance.rootPid === ev.pid) instance.uid = procUid(ev.pid) ?? ev.uid;
     if (!instance) {
       const autoMatched = (ev.flags & EventFlags.AUTO_MATCHED) !== 0;
       // The comm watch tagged this process at an earlier exec that no rule matched, and the
@@ -503,7 +512,8 @@ export class Sensor {
         () => this.attribution.resolve(ev.pid, -100, ev.filename),
       );
       const m = this.deps.rules.match(facts);
-      if (!m || !this.admit(m.agentType, ev.uid)) {
+      const uid = m ? (procUid(ev.pid) ?? ev.uid) : ev.uid;
+      if (!m || !this.admit(m.agentType, uid)) {
         // The kernel's comm watch is a pre-filter; the full rules (or the cap) said no.
         if (autoMatched) {
           void this.helpers.current.untrack(ev.pid).catch(() => {});
@@ -518,7 +528,7 @@ export class Sensor {
         ...(autoMatched ? { id: ev.instance } : {}),
         agentType: m.agentType,
         rootPid: ev.pid,
-        uid: ev.uid,
+        uid,
         source: autoMatched ? "watch" : "rule",
         startedMs: Date.now(),
       });

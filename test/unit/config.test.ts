@@ -440,7 +440,10 @@ test("config - rules leave absent matchers absent", () => {
 test("config - rules are validated", () => {
   const cases: [unknown, RegExp][] = [
     [{ agentType: "a" }, /\[0\]: expected at least one matcher: comm, exe, script, argv, cgroup/],
-    [{ agentType: "a", exe: "/x", owner: "root" }, /\[0\]\.owner: expected one of "trusted", "any"/],
+    [
+      { agentType: "a", exe: "/x", owner: "root" },
+      /\[0\]\.owner: expected one of "trusted", "any"/,
+    ],
     [{ agentType: "a", comm: "c", owner: "any" }, /\[0\]\.owner: owner applies to exe and script/],
     [{ agentType: "a", script: "" }, /\[0\]\.script: expected a non-empty string/],
     [{ agentType: "Claude", comm: "c" }, /\[0\]\.agentType: expected an agent type/],
