@@ -491,6 +491,9 @@ export class Sensor {
       // An earlier exec of this process, handled after this one happened, was matched on what
       // /proc shows now: this exec's program. It is that instance; the kernel's tag follows.
       instance = this.attribution.ofPid(ev.pid);
+      // From before `vigil exec` had its process tracked (the sh that stops itself): not the
+      // agent's, and no rule may make it another instance.
+      if (instance?.source === "exec") return;
       if (instance && ev.instance !== instance.id) {
         void this.helpers.current.track(ev.pid, instance.id).catch(() => {});
       }
