@@ -15,6 +15,7 @@ import { embeddedUrlFile } from "./cli/nats-flags.js";
 import type { Config } from "./config/index.js";
 import { ControlServer, resolveGroup } from "./sensor/control-server.js";
 import { createFileClassifier } from "./sensor/file-class.js";
+import { createPathTrust } from "./sensor/path-trust.js";
 import { createPrivacy } from "./sensor/privacy.js";
 import { createRuleMatcher } from "./sensor/rules.js";
 import { type EventSink, Sensor, type WindowSink } from "./sensor/sensor.js";
@@ -227,11 +228,13 @@ export async function startSensor(
         reportUntrackedExecs: s.reportUntrackedExecs,
       },
       restart: s.helperRestart,
+      maxInstancesPerUid: s.maxInstancesPerUid,
     },
     {
       logger,
       metrics,
       rules: createRuleMatcher(s.rules),
+      trust: createPathTrust(s.trustedUids),
       sink,
       ...(events ? { events } : {}),
       privacy,

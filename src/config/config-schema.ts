@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { AGENT_TYPE } from "../contracts/index.js";
-import { DEFAULT_AGENT_RULES, RULE_MATCHER_KEYS, type Rule } from "../sensor/rules.js";
+import { DEFAULT_AGENT_RULES, RULE_MATCHER_KEYS, RULE_OWNERS, type Rule } from "../sensor/rules.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -55,6 +55,11 @@ export interface ScorerConfig {
     readonly enabled: boolean;
     readonly minWindows: number;
     readonly minDurationSeconds: number;
+    /**
+     * Whose windows may become baseline, by the uid the agent runs as: "trusted" (root and
+     * sensor.trustedUids) or a list. Other windows are scored once a model exists, never learned.
+     */
+    readonly uids: "trusted" | readonly number[];
   };
   /** How often the models directory is re-read (it is also watched). */
   readonly reloadIntervalMs: number;
@@ -108,6 +113,13 @@ export interface SensorConfig {
   readonly helperRestart: HelperRestartConfig;
   /** The effective rules: `rules` as configured (default DEFAULT_AGENT_RULES), then `extraRules`. */
   readonly rules: readonly Rule[];
+  /**
+   * Uids trusted besides root: files they own (in directories only trusted uids can write) may
+   * be agents for rules with an owner, and, by default, their agents' windows are learned.
+   */
+  readonly trustedUids: readonly number[];
+  /** Instances found by rules that may run at once per uid; more are refused and counted. */
+  readonly maxInstancesPerUid: number;
 }
 
 export interface PrivacyConfig {
@@ -127,6 +139,7 @@ const int = (min: number, max: number) => {
   return z.number().int(expected).min(min, expected).max(max, expected);
 };
 const nonEmpty = z.string().min(1, "expected a non-empty string");
+const uid = int(0, 2 ** 32 - 2);
 const absolutePath = z.string().refine(isAbsolute, "expected an absolute path");
 const powerOfTwo = z
   .number()
@@ -160,12 +173,18 @@ const ruleSchema = z
       .refine((s) => Buffer.byteLength(s) <= 15, "expected at most 15 bytes (the kernel's limit)")
       .optional(),
     exe: nonEmpty.optional(),
+    script: nonEmpty.optional(),
+    owner: z.enum(RULE_OWNERS).optional(),
     argv: nonEmpty.refine(isRegExpSource, "expected a valid regular expression").optional(),
     cgroup: nonEmpty.optional(),
   })
   .strict()
   .refine((r) => RULE_MATCHER_KEYS.some((k) => r[k] !== undefined), {
     message: `expected at least one matcher: ${RULE_MATCHER_KEYS.join(", ")}`,
+  })
+  .refine((r) => r.owner === undefined || r.exe !== undefined || r.script !== undefined, {
+    message: "owner applies to exe and script: give one, or drop owner",
+    path: ["owner"],
   })
   .transform((r): Rule => definedOnly(r));
 
@@ -211,6 +230,8 @@ const sensorSchema = z
       .default({}),
     rules: z.array(ruleSchema).default(() => [...DEFAULT_AGENT_RULES]),
     extraRules: z.array(ruleSchema).default([]),
+    trustedUids: z.array(uid).max(1024).default([]),
+    maxInstancesPerUid: int(1, 100_000).default(64),
   })
   .strict()
   // Appending here means no consumer can forget extraRules, or apply them twice.
@@ -328,6 +349,11 @@ const scorerSchema = z
         enabled: z.boolean().default(true),
         minWindows: int(50, 10_000_000).default(500),
         minDurationSeconds: int(0, 30 * 86_400).default(3600),
+        uids: z
+          .union([z.literal("trusted"), z.array(uid).max(1024)], {
+            errorMap: () => ({ message: 'expected "trusted" or an array of uids' }),
+          })
+          .default("trusted"),
       })
       .strict()
       .default({}),

@@ -73,6 +73,12 @@ export const windowSchema = z.object({
   agentId: agentIdSchema,
   /** pid of the instance's first process (the one `vigil exec` started or a rule matched). */
   pid: z.number().int(),
+  /**
+   * The real uid that first process runs as (as of its latest exec). Decides whether the
+   * window may become baseline (scorer.learning.uids). Added within v1: windows from before
+   * it lack it, and are never learned.
+   */
+  uid: z.number().int().min(0).max(0xffffffff).optional(),
   seq: z.number().int().nonnegative(),
   start: z.string().datetime(),
   end: z.string().datetime(),

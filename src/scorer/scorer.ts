@@ -50,8 +50,13 @@ export interface ScorerParts {
     }): AlertAction;
     sweep(): AlertAction[];
   };
-  /** Learning mode: takes the windows of agent types that have no model yet. */
+  /**
+   * Learning mode: takes the windows of agent types that have no model yet, from agents whose
+   * uid `learnsFrom` (default: every window without a uid is refused, every other taken).
+   */
   learning?: { offer(w: WindowRecord): void | Promise<void> };
+  /** Whether a window whose agent runs as `uid` may become baseline (scorer.learning.uids). */
+  learnsFrom?: (uid: number) => boolean;
   metrics: ScorerMetrics;
   logger: Logger;
 }
@@ -130,6 +135,19 @@ export class Scorer {
     if (model === undefined) {
       const state = registry.state(type).state;
       if (state === "missing" && this.p.learning) {
+        const uid = w.uid;
+        if (uid === undefined || !(this.p.learnsFrom?.(uid) ?? true)) {
+          // Scored like any other once a model exists; never baseline.
+          metrics.skipped.inc({ agent_type: type, reason: "uid_not_learned" });
+          this.p.logger.limited(
+            "info",
+            `learning:uid:${uid ?? "none"}`,
+            "window not learned: its agent's uid is not in scorer.learning.uids",
+            { agentType: type, uid: uid ?? null },
+            60_000,
+          );
+          return;
+        }
         await this.p.learning.offer(w);
         metrics.skipped.inc({ agent_type: type, reason: "learning" });
       } else {

@@ -37,6 +37,13 @@ export function modelsDirOf(config: Config): string {
   return config.scorer.modelsDir || join(repoRoot(), "models");
 }
 
+/** scorer.learning.uids as a test: "trusted" is root and sensor.trustedUids. */
+export function learnsFrom(config: Config): (uid: number) => boolean {
+  const u = config.scorer.learning.uids;
+  const allowed = new Set(u === "trusted" ? [0, ...config.sensor.trustedUids] : u);
+  return (uid) => allowed.has(uid);
+}
+
 export async function startScorer(
   config: Config,
   logger: Logger,
@@ -96,7 +103,7 @@ export async function startScorer(
           resolveAfterWindows: s.alerts.resolveAfterWindows,
           resendIntervalMs: s.alerts.resendIntervalSeconds * 1000,
         }),
-        ...(learning ? { learning } : {}),
+        ...(learning ? { learning, learnsFrom: learnsFrom(config) } : {}),
         metrics,
         logger: log,
       },

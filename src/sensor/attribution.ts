@@ -19,6 +19,11 @@ export interface Instance {
   readonly startedMs: number;
   /** The root process's working directory at start: the agent's workspace. */
   readonly workspace: string | undefined;
+  /**
+   * The real uid the root process runs as: set when found, and again at each of its execs
+   * (`vigil exec` tags a root shell that then becomes the agent's user). -1 while unknown.
+   */
+  uid: number;
   readonly pids: Set<number>;
 }
 
@@ -26,6 +31,8 @@ export interface NewInstance {
   agentType: string;
   agentId?: string | undefined;
   rootPid: number;
+  /** The root process's real uid, -1 if unknown. */
+  uid: number;
   source: InstanceSource;
   startedMs: number;
   /** Use this id (kernel-allocated instances); otherwise one is allocated. */
@@ -84,6 +91,7 @@ export function createAttribution(newAgentId: () => string): Attribution {
         source: spec.source,
         startedMs: spec.startedMs,
         workspace: cwdOf(spec.rootPid),
+        uid: spec.uid,
         pids: new Set([spec.rootPid]),
       };
       byId.set(id, instance);

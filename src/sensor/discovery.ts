@@ -4,12 +4,23 @@
  * at exec instead (sensor.ts).
  */
 import type { Attribution, Instance } from "./attribution.js";
-import { childrenMap, listPids, type ProcInfo, procDescendants, procInfo } from "./proc.js";
+import type { PathTrust } from "./path-trust.js";
+import {
+  childrenMap,
+  listPids,
+  type ProcInfo,
+  procDescendants,
+  processFacts,
+  procInfo,
+} from "./proc.js";
 import type { RuleMatcher } from "./rules.js";
 
 export interface DiscoveryDeps {
   attribution: Attribution;
   rules: RuleMatcher;
+  trust: PathTrust;
+  /** Whether a rule-matched process of `uid` may become a new instance (the per-uid cap). */
+  admit(agentType: string, uid: number): boolean;
   /** Tags every thread of `pid` with the instance in the kernel. */
   track(pid: number, instance: number): Promise<number>;
   onTagged(instance: Instance): void;
@@ -62,7 +73,7 @@ export function createDiscovery(deps: DiscoveryDeps): Discovery {
       const matched = new Map<number, string>();
       for (const p of infos) {
         if (exclude.has(p.pid) || p.pid === 2 || p.ppid === 2) continue; // kernel threads
-        const m = deps.rules.match(p);
+        const m = deps.rules.match(processFacts(p.pid, p, deps.trust));
         if (m) matched.set(p.pid, m.agentType);
       }
       const found: Instance[] = [];
@@ -74,9 +85,12 @@ export function createDiscovery(deps: DiscoveryDeps): Discovery {
           up = byPid.get(up)?.ppid;
         }
         if (covered) continue; // a descendant of another matching process: part of that agent
+        const uid = byPid.get(pid)?.uid ?? -1;
+        if (!deps.admit(agentType, uid)) continue;
         const instance = deps.attribution.create({
           agentType,
           rootPid: pid,
+          uid,
           source: "rule",
           startedMs: Date.now(),
         });

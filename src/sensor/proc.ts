@@ -2,11 +2,16 @@
  * Small, failure-tolerant readers of /proc. A process can exit between any two reads, so
  * every function returns undefined instead of throwing.
  */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { posix } from "node:path";
+import type { PathTrust } from "./path-trust.js";
+import type { ProcessFacts } from "./rules.js";
 
 export interface ProcInfo {
   pid: number;
   ppid: number;
+  /** The real uid, from /proc/<pid>/status; -1 if unreadable. */
+  uid: number;
   comm: string;
   exe: string;
   argv: string[];
@@ -47,6 +52,12 @@ export function procCgroup(pid: number): string | undefined {
   return "";
 }
 
+/** The real uid (first field of the "Uid:" line of /proc/<pid>/status). */
+export function procUid(pid: number): number | undefined {
+  const m = /^Uid:\s+(\d+)/m.exec(readText(`/proc/${pid}/status`) ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
 export function procInfo(pid: number): ProcInfo | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
@@ -61,6 +72,7 @@ export function procInfo(pid: number): ProcInfo | undefined {
   return {
     pid,
     ppid,
+    uid: procUid(pid) ?? -1,
     comm,
     exe: readLink(`/proc/${pid}/exe`) ?? "",
     argv,
@@ -128,21 +140,65 @@ export function procDescendants(pid: number): number[] | undefined {
   return out;
 }
 
+// Interpreter options (node's, python's) whose value is the next argument, not the script.
+const OPTION_WITH_VALUE = new Set([
+  "-r",
+  "--require",
+  "--import",
+  "--loader",
+  "--experimental-loader",
+  "-C",
+  "--conditions",
+  "--input-type",
+  "--title",
+  "-W",
+  "-X",
+]);
+// Options after which there is no script: code on the command line, or a module by name.
+const NO_SCRIPT = new Set(["-e", "--eval", "-p", "--print", "-c", "-m"]);
+
 /**
- * What rules match on for a process that just exec'd: comm and argv come with the event; exe
- * and cgroup are read from /proc only if a rule asks (every exec on the host passes here).
+ * The script an interpreter's argv names: the first argument after argv[0] that is not an
+ * option (nor an option's value). Undefined for code given inline or a module by name.
  */
-export function execFacts(
+export function scriptArgument(argv: readonly string[]): string | undefined {
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--") return argv[i + 1];
+    if (NO_SCRIPT.has(a)) return undefined;
+    if (a === "-") return undefined; // the script comes on stdin
+    if (!a.startsWith("-")) return a;
+    if (OPTION_WITH_VALUE.has(a)) i++;
+  }
+  return undefined;
+}
+
+function realpath(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ProcessFacts for process `pid`, every /proc read and file walk deferred until a rule asks
+ * (every exec on the host passes here). `filename` is the path the exec was given: when it is
+ * not the executable itself, the kernel ran a script through its `#!` interpreter and that file
+ * is the script; otherwise the script is the one the interpreter's argv names.
+ */
+export function processFacts(
   pid: number,
-  comm: string,
-  argv: readonly string[],
-  fallbackExe: () => string,
-): { comm: string; argv: readonly string[]; readonly exe: string; readonly cgroup: string } {
-  let exe: string | undefined;
+  known: { comm: string; argv: readonly string[]; filename?: string; exe?: string },
+  trust: PathTrust,
+  fallbackExe: () => string = () => "",
+): ProcessFacts & { readonly exe: string; readonly cgroup: string; readonly script: string } {
+  let exe = known.exe;
   let cgroup: string | undefined;
-  return {
-    comm,
-    argv,
+  let script: { path: string; real: string } | undefined;
+  const facts = {
+    comm: known.comm,
+    argv: known.argv,
     get exe() {
       exe ??= readLink(`/proc/${pid}/exe`) ?? fallbackExe();
       return exe;
@@ -151,5 +207,34 @@ export function execFacts(
       cgroup ??= procCgroup(pid) ?? "";
       return cgroup;
     },
+    get script() {
+      script ??= scriptOf();
+      return script.real;
+    },
+    trusted(what: "exe" | "script") {
+      if (what === "exe") return trust.isTrustedExe(pid, facts.exe);
+      script ??= scriptOf();
+      return script.path !== "" && trust.isTrusted(script.path);
+    },
   };
+  const scriptOf = (): { path: string; real: string } => {
+    const none = { path: "", real: "" };
+    const cwd = procCwd(pid);
+    const absolute = (p: string) =>
+      p.startsWith("/")
+        ? posix.normalize(p)
+        : cwd === undefined
+          ? undefined
+          : posix.resolve(cwd, p);
+    if (known.filename !== undefined) {
+      const path = absolute(known.filename);
+      const real = path === undefined ? undefined : realpath(path);
+      if (path !== undefined && real !== undefined && real !== facts.exe) return { path, real };
+    }
+    const arg = scriptArgument(known.argv);
+    const path = arg === undefined ? undefined : absolute(arg);
+    const real = path === undefined ? undefined : realpath(path);
+    return path === undefined || real === undefined ? none : { path, real };
+  };
+  return facts;
 }

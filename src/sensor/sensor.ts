@@ -13,7 +13,8 @@ import { type Attribution, createAttribution, type Instance } from "./attributio
 import { createDiscovery, type Discovery } from "./discovery.js";
 import type { HelperOptions, HelperProcess } from "./helper-process.js";
 import { HelperSupervisor } from "./helper-supervisor.js";
-import { execFacts, isAlive } from "./proc.js";
+import type { PathTrust } from "./path-trust.js";
+import { isAlive, processFacts, procUid } from "./proc.js";
 import type { RuleMatcher } from "./rules.js";
 import type { SyscallArch } from "./syscall-names.js";
 import {
@@ -50,12 +51,20 @@ export interface SensorOptions {
   restart: { initialDelayMs: number; maxDelayMs: number; maxRestartsPerMinute: number };
   /** Adopt matching processes that are already running (default true). */
   scanProc?: boolean;
+  /**
+   * At most this many instances found by rules run at once per uid; more are refused and
+   * counted (vigil_sensor_instances_refused_total). `vigil exec` instances, which only root
+   * can ask for, are not capped.
+   */
+  maxInstancesPerUid: number;
 }
 
 export interface SensorDeps {
   logger: Logger;
   metrics: SensorMetrics;
   rules: RuleMatcher;
+  /** Which files rules with an owner may match (root's and the trusted uids'). */
+  trust: PathTrust;
   sink: WindowSink;
   /** Optional: notable events (agent start/end, execs, secret files, network, privilege). */
   events?: EventSink;
@@ -73,6 +82,8 @@ export interface SensorStatus {
     agentType: string;
     agentId: string;
     rootPid: number;
+    /** The root process's real uid (-1 if unknown). */
+    uid: number;
     pids: number[];
     /** The kernel has tagged its processes: everything they do from now on is counted. */
     tagged: boolean;
@@ -80,6 +91,9 @@ export interface SensorStatus {
 }
 
 const newAgentId = (): string => randomBytes(4).toString("hex");
+
+/** How many declined auto instances are remembered for their process's next exec (onExec). */
+const MAX_DECLINED = 4096;
 
 export class Sensor {
   private readonly helpers: HelperSupervisor;
@@ -89,6 +103,8 @@ export class Sensor {
   /** Instances whose processes the kernel has tagged (a user-space rule match tags later). */
   private readonly tagged = new Set<number>();
   private readonly ended = new Set<Instance>();
+  /** Kernel-allocated instances of execs the comm watch tagged and no rule matched. */
+  private readonly declined = new Set<number>();
   private readonly drainWaiters = new Map<number, () => void>();
   private lastStats: Record<string, number> = {};
   private pendingDrops: Record<string, number> = {};
@@ -112,6 +128,8 @@ export class Sensor {
     this.discovery = createDiscovery({
       attribution: this.attribution,
       rules: deps.rules,
+      trust: deps.trust,
+      admit: (agentType, uid) => this.admit(agentType, uid),
       // the helper changes when it is restarted: always ask the current one
       track: (pid, instance) => this.helpers.current.track(pid, instance),
       onTagged: (instance) => this.tagged.add(instance.id),
@@ -149,6 +167,9 @@ export class Sensor {
       deps.metrics,
     );
     sensor = new Sensor(options, deps, helpers);
+    for (const agentType of deps.rules.agentTypes()) {
+      deps.metrics.refusedInstances.inc({ agent_type: agentType }, 0);
+    }
     for (const item of early.splice(0)) sensor.onItem(item);
     const helper = helpers.current;
     deps.logger.info("sensor started", {
@@ -197,6 +218,7 @@ export class Sensor {
       agentType,
       agentId,
       rootPid: pid,
+      uid: procUid(pid) ?? -1,
       source: "exec",
       startedMs: Date.now(),
     });
@@ -223,6 +245,7 @@ export class Sensor {
         agentType: i.agentType,
         agentId: i.agentId,
         rootPid: i.rootPid,
+        uid: i.uid,
         pids: [...i.pids],
         tagged: this.tagged.has(i.id),
       })),
@@ -432,19 +455,73 @@ export class Sensor {
     }
   }
 
+  /**
+   * Whether a process of `uid` that a rule matched may become one more instance: refused past
+   * maxInstancesPerUid live rule-found instances of that uid, counted, logged once per uid and
+   * minute whatever the rate.
+   */
+  private admit(agentType: string, uid: number): boolean {
+    let live = 0;
+    for (const i of this.attribution.instances()) {
+      if (i.source !== "exec" && i.uid === uid && !this.ended.has(i)) live++;
+    }
+    if (live < this.options.maxInstancesPerUid) return true;
+    this.deps.metrics.refusedInstances.inc({ agent_type: agentType });
+    this.deps.logger.limited(
+      "warn",
+      `instance-cap:${uid}`,
+      "agent instance refused: this uid has as many as sensor.maxInstancesPerUid",
+      { uid, agentType, max: this.options.maxInstancesPerUid },
+      60_000,
+    );
+    return false;
+  }
+
+  private decline(instance: number): void {
+    this.declined.add(instance);
+    if (this.declined.size > MAX_DECLINED) {
+      const oldest = this.declined.values().next().value;
+      if (oldest !== undefined) this.declined.delete(oldest);
+    }
+  }
+
   private onExec(ev: ExecEvent): void {
     let instance = ev.instance ? this.attribution.get(ev.instance) : undefined;
     if (!instance) {
+      // An earlier exec of this process, handled after this one happened, was matched on what
+      // /proc shows now: this exec's program. It is that instance; the kernel's tag follows.
+      instance = this.attribution.ofPid(ev.pid);
+      // From before `vigil exec` had its process tracked (the sh that stops itself): not the
+      // agent's, and no rule may make it another instance.
+      if (instance?.source === "exec") return;
+      if (instance && ev.instance !== instance.id) {
+        void this.helpers.current.track(ev.pid, instance.id).catch(() => {});
+      }
+    }
+    // Read now, like exe: the uid of the program the process runs, not of an earlier exec.
+    if (instance && instance.rootPid === ev.pid) instance.uid = procUid(ev.pid) ?? ev.uid;
+    if (!instance) {
       const autoMatched = (ev.flags & EventFlags.AUTO_MATCHED) !== 0;
-      if (ev.instance && !autoMatched) return; // a tag from before a restart, already handled
-      // Every exec on the host comes here: read /proc only if a rule asks for exe or cgroup.
-      const facts = execFacts(ev.pid, ev.comm, ev.argv, () =>
-        this.attribution.resolve(ev.pid, -100, ev.filename),
+      // The comm watch tagged this process at an earlier exec that no rule matched, and the
+      // untrack may not have landed yet: `#!/usr/bin/env node` makes env exec node, and only
+      // node's exec shows the script. Matched again now; tracked afresh if a rule says so.
+      const again = ev.instance !== 0 && !autoMatched && this.declined.delete(ev.instance);
+      if (ev.instance && !autoMatched && !again) return; // a tag from before a restart
+      // Every exec on the host comes here: /proc is read and paths walked only if a rule asks.
+      const facts = processFacts(
+        ev.pid,
+        { comm: ev.comm, argv: ev.argv, filename: ev.filename },
+        this.deps.trust,
+        () => this.attribution.resolve(ev.pid, -100, ev.filename),
       );
       const m = this.deps.rules.match(facts);
-      if (!m) {
-        // The kernel's comm watch is a pre-filter; the full rule said no.
-        if (autoMatched) void this.helpers.current.untrack(ev.pid).catch(() => {});
+      const uid = m ? (procUid(ev.pid) ?? ev.uid) : ev.uid;
+      if (!m || !this.admit(m.agentType, uid)) {
+        // The kernel's comm watch is a pre-filter; the full rules (or the cap) said no.
+        if (autoMatched) {
+          void this.helpers.current.untrack(ev.pid).catch(() => {});
+          if (!m) this.decline(ev.instance);
+        }
         return;
       }
       if (isAutoInstance(ev.instance)) {
@@ -454,6 +531,7 @@ export class Sensor {
         ...(autoMatched ? { id: ev.instance } : {}),
         agentType: m.agentType,
         rootPid: ev.pid,
+        uid,
         source: autoMatched ? "watch" : "rule",
         startedMs: Date.now(),
       });

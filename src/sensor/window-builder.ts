@@ -283,6 +283,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
           agentType: instance.agentType,
           agentId: instance.agentId,
           pid: instance.rootPid,
+          ...(instance.uid >= 0 ? { uid: instance.uid } : {}),
           seq,
           start: new Date(startMs).toISOString(),
           end: new Date(endMs).toISOString(),

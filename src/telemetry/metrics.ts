@@ -16,6 +16,8 @@ export interface SensorMetrics {
   stageErrors: Counter<"stage" | "kind">;
   helperRestarts: Counter;
   trackedInstances: Gauge<"agent_type">;
+  /** Processes a rule matched that were not tracked: their uid had sensor.maxInstancesPerUid. */
+  refusedInstances: Counter<"agent_type">;
   hooksAttached: Gauge;
 }
 
@@ -60,6 +62,12 @@ export function createSensorMetrics(registry: Registry): SensorMetrics {
     trackedInstances: new Gauge({
       name: "vigil_sensor_tracked_instances",
       help: "Agent instances currently tracked, by agent type",
+      labelNames: ["agent_type"],
+      registers,
+    }),
+    refusedInstances: new Counter({
+      name: "vigil_sensor_instances_refused_total",
+      help: "Agent processes not tracked because their uid had sensor.maxInstancesPerUid instances, by agent type",
       labelNames: ["agent_type"],
       registers,
     }),
@@ -142,7 +150,10 @@ export function createBusMetrics(registry: Registry): BusMetrics {
 export interface ScorerMetrics {
   /** Windows taken from the bus, by agent type. */
   received: Counter<"agent_type">;
-  /** Windows not scored, by agent type and reason: sampled_out, no_model, learning, invalid. */
+  /**
+   * Windows not scored, by agent type and reason: sampled_out, no_model, learning, invalid,
+   * uid_not_learned (no model yet, and its agent's uid is not one learning takes).
+   */
   skipped: Counter<"agent_type" | "reason">;
   /** Windows scored, by agent type and why: sampled, novelty (always scored). */
   scored: Counter<"agent_type" | "why">;
@@ -179,7 +190,7 @@ export function createScorerMetrics(registry: Registry): ScorerMetrics {
     }),
     skipped: new Counter({
       name: "vigil_scorer_windows_skipped_total",
-      help: "Windows not scored: sampled_out, no_model, learning, invalid",
+      help: "Windows not scored: sampled_out, no_model, learning, uid_not_learned, invalid",
       labelNames: ["agent_type", "reason"],
       registers,
     }),

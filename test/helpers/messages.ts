@@ -9,6 +9,7 @@ export function makeWindow(i: number, over: Partial<WindowRecord> = {}): WindowR
     agentType: "coding-agent",
     agentId: "7f3a",
     pid: 4242,
+    uid: 0,
     seq: i,
     start: start.toISOString(),
     end: new Date(start.getTime() + 5000).toISOString(),

@@ -13,6 +13,7 @@ import type { Instance } from "../../src/sensor/attribution.js";
 import { ControlServer } from "../../src/sensor/control-server.js";
 import { createFileClassifier } from "../../src/sensor/file-class.js";
 import type { HelperOptions } from "../../src/sensor/helper-process.js";
+import { createPathTrust } from "../../src/sensor/path-trust.js";
 import { createPrivacy } from "../../src/sensor/privacy.js";
 import { createRuleMatcher, type Rule } from "../../src/sensor/rules.js";
 import { Sensor, type WindowSink } from "../../src/sensor/sensor.js";
@@ -38,6 +39,9 @@ export interface TestSensorOptions {
   homes?: string[];
   workspaces?: string[];
   scanProc?: boolean;
+  /** Uids trusted besides root to own agents' files (default none). */
+  trustedUids?: number[];
+  maxInstancesPerUid?: number;
   restart?: { initialDelayMs: number; maxDelayMs: number; maxRestartsPerMinute: number };
 }
 
@@ -83,11 +87,13 @@ export async function startTestSensor(o: TestSensorOptions = {}): Promise<TestSe
       },
       restart: o.restart ?? { initialDelayMs: 50, maxDelayMs: 1000, maxRestartsPerMinute: 10 },
       scanProc: o.scanProc ?? false,
+      maxInstancesPerUid: o.maxInstancesPerUid ?? 64,
     },
     {
       logger,
       metrics,
       rules: createRuleMatcher(o.rules ?? []),
+      trust: createPathTrust(o.trustedUids ?? []),
       sink,
       privacy: createPrivacy({ homes }),
       classify: createFileClassifier({ homes, workspaces: o.workspaces ?? [] }),

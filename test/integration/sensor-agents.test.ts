@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
+import { DEFAULT_AGENT_RULES } from "../../src/sensor/rules.js";
 import { REPO } from "../helpers/build-fixture.js";
 import { rootOnly } from "../helpers/root.js";
 import {
@@ -21,6 +22,7 @@ import {
   waitFor,
 } from "../helpers/sensor-harness.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { NOBODY } from "../helpers/vigil-run.js";
 
 const run = promisify(execFile);
 /** The TypeScript loader, by absolute URL: the CLI runs from other working directories. */
@@ -234,6 +236,63 @@ describe("sensor attribution (eBPF)", rootOnly(), () => {
       assert.deepEqual(ngramMap(w).get("getppid,getppid,getppid"), 98);
     } finally {
       child.kill("SIGKILL");
+      await ts.stop();
+    }
+  });
+
+  test("sensor - the default rules find the installed agent CLIs run by an unprivileged user", async (t) => {
+    // The CLIs the evaluation runs (scripts/setup.sh eval): root's files, run by another user,
+    // as the evaluation runs them. Each is only asked its version, in a network namespace with
+    // nothing but a loopback that is down: nothing leaves the machine.
+    const bin = join(REPO, "agents", "node_modules", ".bin");
+    if (!existsSync(join(bin, "claude"))) {
+      if (process.env.CI) assert.fail(`the agent CLIs are not installed in ${bin}`);
+      t.skip(`the agent CLIs are not installed in ${bin} (scripts/setup.sh eval)`);
+      return;
+    }
+    const home = tempDir("vigil-agent-home-");
+    chownSync(home, NOBODY, NOBODY);
+    const ts = await startTestSensor({ rules: [...DEFAULT_AGENT_RULES] });
+    try {
+      for (const [cli, agentType] of [
+        ["claude", "claude-code"],
+        ["codex", "codex"],
+        ["gemini", "gemini-cli"],
+        ["qwen", "qwen-code"],
+        ["opencode", "opencode"],
+      ] as const) {
+        const child = spawn(
+          "unshare",
+          [
+            "--net",
+            "--",
+            "setpriv",
+            `--reuid=${NOBODY}`,
+            `--regid=${NOBODY}`,
+            "--clear-groups",
+            "--",
+            join(bin, cli),
+            "--version",
+          ],
+          {
+            stdio: ["pipe", "ignore", "ignore"],
+            env: { PATH: "/usr/bin:/bin", HOME: home },
+            cwd: home,
+          },
+        );
+        const exited = new Promise((r) => child.on("exit", r));
+        await waitFor(
+          () => ts.sensor.status().instances.some((i) => i.rootPid === child.pid),
+          20_000,
+          `${cli} to be found`,
+        );
+        const found = ts.sensor.status().instances.find((i) => i.rootPid === child.pid);
+        assert.equal(found?.agentType, agentType, cli);
+        assert.equal(found?.uid, NOBODY, cli);
+        child.kill("SIGKILL");
+        await exited;
+      }
+    } finally {
       await ts.stop();
     }
   });

@@ -74,6 +74,8 @@ test("config - defaults with no file, env or flags", () => {
       secretGlobs: [],
       helperRestart: { initialDelayMs: 200, maxDelayMs: 10000, maxRestartsPerMinute: 10 },
       rules: undefined,
+      trustedUids: [],
+      maxInstancesPerUid: 64,
     },
   );
   assert.deepEqual(c.sensor.rules, DEFAULT_AGENT_RULES);
@@ -163,6 +165,7 @@ test("config - env variables map to key paths in upper snake case", () => {
     VIGIL_SENSOR_HELPER_RESTART_MAX_DELAY_MS: "sensor.helperRestart.maxDelayMs",
     VIGIL_SENSOR_HELPER_RESTART_MAX_RESTARTS_PER_MINUTE:
       "sensor.helperRestart.maxRestartsPerMinute",
+    VIGIL_SENSOR_MAX_INSTANCES_PER_UID: "sensor.maxInstancesPerUid",
     VIGIL_NATS_URL: "nats.url",
     VIGIL_NATS_USER: "nats.user",
     VIGIL_NATS_PASSWORD: "nats.password",
@@ -441,7 +444,13 @@ test("config - rules leave absent matchers absent", () => {
 
 test("config - rules are validated", () => {
   const cases: [unknown, RegExp][] = [
-    [{ agentType: "a" }, /\[0\]: expected at least one matcher: comm, exe, argv, cgroup/],
+    [{ agentType: "a" }, /\[0\]: expected at least one matcher: comm, exe, script, argv, cgroup/],
+    [
+      { agentType: "a", exe: "/x", owner: "root" },
+      /\[0\]\.owner: expected one of "trusted", "any"/,
+    ],
+    [{ agentType: "a", comm: "c", owner: "any" }, /\[0\]\.owner: owner applies to exe and script/],
+    [{ agentType: "a", script: "" }, /\[0\]\.script: expected a non-empty string/],
     [{ agentType: "Claude", comm: "c" }, /\[0\]\.agentType: expected an agent type/],
     [{ agentType: "-x", comm: "c" }, /\[0\]\.agentType/],
     [{ agentType: "a".repeat(64), comm: "c" }, /\[0\]\.agentType/],
@@ -460,6 +469,36 @@ test("config - rules are validated", () => {
     load(withSensor({ rules: [{ agentType: "a".repeat(63), comm: "fifteen-chars-x" }] })).sensor
       .rules[0]?.comm,
     "fifteen-chars-x",
+  );
+});
+
+test("config - trusted uids, the per-uid cap and the learning uids are validated", () => {
+  const c = load(withSensor({ trustedUids: [1000], maxInstancesPerUid: 8 }));
+  assert.deepEqual(c.sensor.trustedUids, [1000]);
+  assert.equal(c.sensor.maxInstancesPerUid, 8);
+  assert.equal(c.scorer.learning.uids, "trusted");
+  assert.deepEqual(
+    load({ flags: { scorer: { learning: { uids: [0, 1001] } } } }).scorer.learning.uids,
+    [0, 1001],
+  );
+  for (const [input, message] of [
+    [{ sensor: { trustedUids: [-1] } }, /sensor\.trustedUids\[0\]: expected an integer from 0/],
+    [{ sensor: { trustedUids: "1000" } }, /sensor\.trustedUids/],
+    [
+      { sensor: { maxInstancesPerUid: 0 } },
+      /sensor\.maxInstancesPerUid: expected an integer from 1/,
+    ],
+    [
+      { scorer: { learning: { uids: "all" } } },
+      /scorer\.learning\.uids: expected "trusted" or an array of uids/,
+    ],
+  ] as const) {
+    const e = invalid({ file: writeConfig(input) });
+    assert.match(e.message, message, e.message);
+  }
+  assert.equal(
+    load({ env: { VIGIL_SENSOR_MAX_INSTANCES_PER_UID: "3" } }).sensor.maxInstancesPerUid,
+    3,
   );
 });
 

@@ -10,17 +10,35 @@ import {
 
 const defaults = createRuleMatcher(DEFAULT_AGENT_RULES);
 
-function facts(p: Partial<ProcessFacts> & { argv?: readonly string[] }): ProcessFacts {
-  const argv = p.argv ?? [];
+function facts(
+  p: Partial<Omit<ProcessFacts, "trusted">> & { trusted?: boolean | ProcessFacts["trusted"] },
+): ProcessFacts {
+  const { trusted, ...rest } = p;
   return {
-    exe: p.exe ?? "/usr/bin/true",
-    comm: p.comm ?? "true",
-    argv,
-    ...(p.cgroup === undefined ? {} : { cgroup: p.cgroup }),
+    exe: rest.exe ?? "/usr/bin/true",
+    comm: rest.comm ?? "true",
+    argv: rest.argv ?? [],
+    ...(rest.cgroup === undefined ? {} : { cgroup: rest.cgroup }),
+    ...(rest.script === undefined ? {} : { script: rest.script }),
+    ...(trusted === undefined
+      ? {}
+      : { trusted: typeof trusted === "function" ? trusted : () => trusted }),
   };
 }
 
-const agentOf = (p: Partial<ProcessFacts>) => defaults.match(facts(p))?.agentType;
+/** The default rules' answer for a process whose files are all trusted, unless told. */
+const agentOf = (p: Parameters<typeof facts>[0]) =>
+  defaults.match(facts({ trusted: true, ...p }))?.agentType;
+
+// Where npm puts a package: system prefixes, a user prefix, nvm, a project (the evaluation's).
+const PREFIXES = [
+  "/usr/lib/node_modules",
+  "/usr/local/lib/node_modules",
+  "/home/u/.npm-global/lib/node_modules",
+  "/home/u/.local/lib/node_modules",
+  "/home/u/.nvm/versions/node/v20.11.0/lib/node_modules",
+  "/srv/vigil/agents/node_modules",
+];
 
 test("rules - defaults cover the well-known agent CLIs", () => {
   const types = new Set(DEFAULT_AGENT_RULES.map((r) => r.agentType));
@@ -28,123 +46,162 @@ test("rules - defaults cover the well-known agent CLIs", () => {
     [...types].sort(),
     ["aider", "claude-code", "codex", "gemini-cli", "goose", "opencode", "qwen-code"].sort(),
   );
+  assert.deepEqual([...defaults.agentTypes()].sort(), [...types].sort());
 });
 
-test("rules - defaults match agents by comm", () => {
-  const cases: [string, string][] = [
-    ["claude", "claude-code"],
-    ["codex", "codex"],
-    ["gemini", "gemini-cli"],
-    ["aider", "aider"],
-    ["goose", "goose"],
-    ["opencode", "opencode"],
-    ["qwen", "qwen-code"],
-  ];
-  for (const [comm, agentType] of cases) {
-    assert.equal(agentOf({ comm, exe: `/usr/local/bin/${comm}` }), agentType, comm);
+test("rules - no default rule matches on comm alone; each checks a path and its owner", () => {
+  for (const r of DEFAULT_AGENT_RULES) {
+    assert.ok(r.exe !== undefined || r.script !== undefined, JSON.stringify(r));
+    assert.equal(r.owner, undefined, "owner defaults to trusted");
   }
 });
 
-test("rules - defaults match node running an agent package", () => {
-  const cases: [string, string, string][] = [
-    ["/usr/bin/node", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js", "claude-code"],
-    [
-      "/home/u/.nvm/versions/node/v20.11.0/bin/node",
-      "/home/u/.nvm/versions/node/v20.11.0/lib/node_modules/@anthropic-ai/claude-code/cli.js",
-      "claude-code",
-    ],
-    ["/usr/bin/node", "/usr/lib/node_modules/@openai/codex/bin/codex.js", "codex"],
-    ["/usr/bin/node", "/srv/agents/node_modules/.bin/codex", "codex"],
-    ["/usr/bin/node", "/usr/local/bin/codex", "codex"],
-    [
-      "/usr/local/bin/node",
-      "/usr/local/lib/node_modules/@google/gemini-cli/dist/index.js",
-      "gemini-cli",
-    ],
-    ["/usr/bin/node", "/usr/lib/node_modules/@qwen-code/qwen-code/cli.js", "qwen-code"],
-    ["/usr/bin/node", "/srv/agents/node_modules/.bin/qwen", "qwen-code"],
+test("rules - defaults match the native agent binaries under every npm prefix", () => {
+  for (const prefix of PREFIXES) {
+    const cases: [string, string, string][] = [
+      // comm: the npm bin shim's name, which the kernel takes from the exec'd link
+      [`${prefix}/@anthropic-ai/claude-code/bin/claude.exe`, "claude", "claude-code"],
+      [`${prefix}/@anthropic-ai/claude-code/bin/claude.exe`, "claude.exe", "claude-code"],
+      [`${prefix}/@anthropic-ai/claude-code-linux-x64/claude`, "claude", "claude-code"],
+      [`${prefix}/opencode-ai/bin/opencode.exe`, "opencode", "opencode"],
+      [`${prefix}/opencode-linux-x64/bin/opencode`, "opencode", "opencode"],
+      [
+        `${prefix}/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex`,
+        "codex",
+        "codex",
+      ],
+      [
+        `${prefix}/@openai/codex/vendor/x86_64-unknown-linux-musl/codex/codex`,
+        "codex-x86_64-un",
+        "codex",
+      ],
+    ];
+    for (const [exe, comm, agentType] of cases) {
+      assert.equal(agentOf({ exe, comm, argv: [exe] }), agentType, exe);
+    }
+  }
+  // The native installers: ~/.local/bin/claude links to a version; opencode's own directory.
+  assert.equal(
+    agentOf({ exe: "/home/u/.local/share/claude/versions/2.1.3", comm: "claude" }),
+    "claude-code",
+  );
+  assert.equal(agentOf({ exe: "/home/u/.opencode/bin/opencode", comm: "opencode" }), "opencode");
+  assert.equal(agentOf({ exe: "/home/u/.local/bin/goose", comm: "goose" }), "goose");
+});
+
+test("rules - defaults match node running an agent package's script", () => {
+  const cases: [string, string][] = [
+    ["@anthropic-ai/claude-code/cli.js", "claude-code"],
+    ["@openai/codex/bin/codex.js", "codex"],
+    ["@google/gemini-cli/bundle/gemini.js", "gemini-cli"],
+    ["@google/gemini-cli/dist/index.js", "gemini-cli"],
+    ["@qwen-code/qwen-code/cli-entry.js", "qwen-code"],
+    ["@qwen-code/qwen-code/cli.js", "qwen-code"],
+    ["opencode-ai/bin/opencode", "opencode"],
   ];
-  for (const [exe, script, agentType] of cases) {
-    assert.equal(agentOf({ exe, comm: "node", argv: ["node", script] }), agentType, script);
-    // Node options before the script change nothing.
-    assert.equal(
-      agentOf({ exe, comm: "node", argv: ["node", "--no-warnings", script, "--print", "hi"] }),
-      agentType,
-    );
+  for (const prefix of PREFIXES) {
+    for (const exe of ["/usr/bin/node", "/home/u/.nvm/versions/node/v20.11.0/bin/node"]) {
+      for (const [rel, agentType] of cases) {
+        const script = `${prefix}/${rel}`;
+        // argv names the bin shim; `script` is what it resolves to.
+        assert.equal(
+          agentOf({ exe, comm: "node", argv: ["node", "/usr/bin/x"], script }),
+          agentType,
+          script,
+        );
+      }
+    }
   }
 });
 
 test("rules - node running an unrelated script does not match", () => {
-  for (const argv of [
-    ["node", "/srv/app/server.js"],
-    ["node", "build.js", "--name", "claude"],
-    ["node", "/usr/lib/node_modules/npm/bin/npm-cli.js", "install", "claude-code"],
-    ["node", "/home/u/src/claude-code-clone/index.js"],
+  for (const script of [
+    "/srv/app/server.js",
+    "/usr/lib/node_modules/npm/bin/npm-cli.js",
+    "/home/u/src/claude-code-clone/index.js",
+    "/usr/lib/node_modules/@openai/codex-sdk/index.js",
+    "",
   ]) {
-    assert.equal(agentOf({ exe: "/usr/bin/node", comm: "node", argv }), undefined, argv.join(" "));
+    assert.equal(agentOf({ exe: "/usr/bin/node", comm: "node", script }), undefined, script);
   }
-});
-
-test("rules - the package path alone does not match a non-node executable", () => {
+  // An agent's name in argv proves nothing.
   assert.equal(
     agentOf({
-      exe: "/usr/bin/grep",
-      comm: "grep",
-      argv: ["grep", "-r", "TODO", "/usr/lib/node_modules/@anthropic-ai/claude-code/"],
-    }),
-    undefined,
-  );
-  // A binary merely named like node is not node.
-  assert.equal(
-    agentOf({
-      exe: "/usr/bin/nodemon",
-      comm: "nodemon",
-      argv: ["nodemon", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js"],
+      exe: "/usr/bin/node",
+      comm: "node",
+      argv: ["node", "build.js", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js"],
+      script: "/srv/build.js",
     }),
     undefined,
   );
 });
 
-test("rules - codex's bundled native binary is codex", () => {
-  const exe = "/usr/lib/node_modules/@openai/codex/vendor/x86_64-unknown-linux-musl/codex/codex";
-  assert.equal(agentOf({ exe, comm: "codex-x86_64-un", argv: [exe, "exec"] }), "codex");
+test("rules - the package's script does not make any executable an agent", () => {
+  const script = "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js";
+  assert.equal(agentOf({ exe: "/usr/bin/grep", comm: "grep", script }), undefined);
+  // A binary merely named like node is not node; nor is env, which runs node next.
+  assert.equal(agentOf({ exe: "/usr/bin/nodemon", comm: "nodemon", script }), undefined);
+  assert.equal(agentOf({ exe: "/usr/bin/env", comm: "claude", script }), undefined);
 });
 
-test("rules - aider under python is aider, other python is not", () => {
+test("rules - a comm or a path is not enough: the files must be trusted", () => {
+  // `cp /bin/sleep ~/claude`: the kernel names it "claude".
+  assert.equal(agentOf({ comm: "claude", exe: "/home/mallory/claude" }), undefined);
+  assert.equal(agentOf({ comm: "opencode", exe: "/tmp/opencode" }), undefined);
+  // The same copy at an npm path, in a directory its owner can write: not trusted.
+  const exe = "/home/mallory/.npm-global/lib/node_modules/@anthropic-ai/claude-code/bin/claude.exe";
+  assert.equal(agentOf({ comm: "claude", exe, trusted: false }), undefined);
+  assert.equal(defaults.match(facts({ comm: "claude", exe })), undefined, "unknown: untrusted");
+  // node is trusted, the script is not (or the other way round).
+  const script = "/home/mallory/node_modules/@openai/codex/bin/codex.js";
+  const only = (ok: "exe" | "script") => (what: "exe" | "script") => what === ok;
+  assert.equal(agentOf({ exe: "/usr/bin/node", script, trusted: only("exe") }), undefined);
+  assert.equal(agentOf({ exe: "/usr/bin/node", script, trusted: only("script") }), undefined);
+  assert.equal(
+    agentOf({ exe: "/usr/bin/node", script, trusted: () => true }),
+    "codex",
+    "both trusted: codex",
+  );
+});
+
+test("rules - defaults: aider is python running aider's entry point", () => {
   const py = "/usr/bin/python3.11";
-  assert.equal(
-    agentOf({ exe: py, comm: "python3", argv: ["python3", "/home/u/.local/bin/aider"] }),
-    "aider",
+  for (const script of [
+    "/usr/local/bin/aider",
+    "/home/u/.local/share/pipx/venvs/aider-chat/bin/aider",
+  ]) {
+    assert.equal(agentOf({ exe: py, comm: "aider", script }), "aider", script);
+  }
+  for (const script of ["/srv/manage.py", "/srv/aider_stats.py", "/srv/not-aider", ""]) {
+    assert.equal(agentOf({ exe: py, comm: "python3", script }), undefined, script);
+  }
+  assert.equal(agentOf({ exe: "/usr/bin/cat", comm: "cat", script: "/usr/bin/aider" }), undefined);
+});
+
+test("rules - owner any: the path alone decides; owner needs a path", () => {
+  const m = createRuleMatcher([{ agentType: "a", exe: "/opt/a/bin/*", owner: "any" }]);
+  assert.ok(m.match(facts({ exe: "/opt/a/bin/run" })), "no trust needed");
+  const strict = createRuleMatcher([{ agentType: "a", exe: "/opt/a/bin/*" }]);
+  assert.equal(strict.match(facts({ exe: "/opt/a/bin/run" })), undefined);
+  assert.ok(strict.match(facts({ exe: "/opt/a/bin/run", trusted: true })));
+  // A comm-only rule, written on purpose, matches on comm alone.
+  assert.ok(
+    createRuleMatcher([{ agentType: "a", comm: "claude" }]).match(facts({ comm: "claude" })),
   );
-  assert.equal(
-    agentOf({
-      exe: py,
-      comm: "python3",
-      argv: ["python3", "/home/u/.local/bin/aider", "--model", "x"],
-    }),
-    "aider",
+  assert.throws(
+    () => createRuleMatcher([{ agentType: "a", comm: "x", owner: "trusted" }]),
+    (e: unknown) => isVigilError(e, ErrorCodes.CONFIG_INVALID) && /owner applies/.test(e.message),
   );
+});
+
+test("rules - script globs match the resolved script", () => {
+  const m = createRuleMatcher([{ agentType: "a", exe: "**/node", script: "/opt/a/**/*.js" }]);
+  assert.ok(m.match(facts({ exe: "/usr/bin/node", script: "/opt/a/x/main.js", trusted: true })));
   assert.equal(
-    agentOf({ exe: py, comm: "python3", argv: ["python3", "-m", "aider", "--yes"] }),
-    "aider",
-  );
-  assert.equal(
-    agentOf({ exe: py, comm: "python3", argv: ["python3", "manage.py", "runserver"] }),
+    m.match(facts({ exe: "/usr/bin/node", script: "/opt/b/main.js", trusted: true })),
     undefined,
   );
-  assert.equal(
-    agentOf({ exe: py, comm: "python3", argv: ["python3", "/srv/aider_stats.py"] }),
-    undefined,
-  );
-  assert.equal(
-    agentOf({ exe: py, comm: "python3", argv: ["python3", "/srv/not-aider"] }),
-    undefined,
-  );
-  // "aider" in argv of something that is not python.
-  assert.equal(
-    agentOf({ exe: "/usr/bin/cat", comm: "cat", argv: ["cat", "/opt/aider"] }),
-    undefined,
-  );
+  assert.equal(m.match(facts({ exe: "/usr/bin/node", trusted: true })), undefined, "no script");
 });
 
 test("rules - an ordinary process matches nothing", () => {
@@ -170,6 +227,7 @@ test("rules - all matchers of a rule must match", () => {
     exe: "/opt/agent/bin/agent",
     argv: ["agent", "--serve"],
     cgroup: "/agents/x",
+    trusted: () => true,
   };
   assert.deepEqual(m.match(ok), { agentType: "a", ruleIndex: 0 });
   assert.equal(m.match({ ...ok, comm: "other" }), undefined);
@@ -209,7 +267,8 @@ test("rules - comm is compared exactly", () => {
 
 test("rules - exe globs: * stays in a segment, ** spans segments", () => {
   const exe = (glob: string, path: string) =>
-    createRuleMatcher([{ agentType: "a", exe: glob }]).match(facts({ exe: path })) !== undefined;
+    createRuleMatcher([{ agentType: "a", exe: glob, owner: "any" }]).match(facts({ exe: path })) !==
+    undefined;
   assert.ok(exe("/usr/bin/*", "/usr/bin/node"));
   assert.ok(!exe("/usr/bin/*", "/usr/bin/sub/node"));
   assert.ok(exe("/usr/**", "/usr/bin/sub/node"));
@@ -228,7 +287,8 @@ test("rules - exe globs: * stays in a segment, ** spans segments", () => {
 
 test("rules - glob characters other than * are literal", () => {
   const exe = (glob: string, path: string) =>
-    createRuleMatcher([{ agentType: "a", exe: glob }]).match(facts({ exe: path })) !== undefined;
+    createRuleMatcher([{ agentType: "a", exe: glob, owner: "any" }]).match(facts({ exe: path })) !==
+    undefined;
   assert.ok(exe("/opt/a.b/x", "/opt/a.b/x"));
   assert.ok(!exe("/opt/a.b/x", "/opt/aXb/x"));
   assert.ok(exe("/opt/c++/(x)[1]?/x", "/opt/c++/(x)[1]?/x"));
@@ -259,35 +319,33 @@ test("rules - argv is a regex searched in argv joined by spaces", () => {
   assert.equal(unanchored.match(facts({ argv: [] })), undefined);
 });
 
-test("rules - kernelComms lists comm-only default rules with their index", () => {
+test("rules - kernelComms lists the defaults' native binaries' comms", () => {
   const comms = defaults.kernelComms();
-  assert.deepEqual([...comms.keys()].sort(), [
-    "aider",
-    "claude",
-    "codex",
-    "gemini",
-    "goose",
-    "opencode",
-    "qwen",
-  ]);
+  assert.deepEqual([...comms.keys()].sort(), ["claude", "goose", "opencode"]);
   for (const [comm, index] of comms) {
     assert.equal(DEFAULT_AGENT_RULES[index]?.comm, comm);
-    // The kernel's answer must be the one user space would give.
-    assert.equal(defaults.match(facts({ comm }))?.ruleIndex, index);
   }
+  // Never the name of a `#!` script's shim: its first exec runs env, which no rule matches,
+  // and only node's exec after it shows the script.
+  for (const shim of ["codex", "gemini", "qwen", "aider"]) assert.ok(!comms.has(shim), shim);
 });
 
-test("rules - kernelComms leaves out comms an earlier rule could claim", () => {
+test("rules - kernelComms lists every rule's comm, first rule first", () => {
   const m = createRuleMatcher([
-    { agentType: "a", comm: "alpha", cgroup: "/a/**" }, // could claim "alpha" first
+    { agentType: "a", comm: "alpha", cgroup: "/a/**" },
     { agentType: "b", comm: "alpha" },
     { agentType: "c", comm: "gamma" },
-    { agentType: "d", comm: "gamma" }, // duplicate: the first keeps it
-    { agentType: "e", comm: "epsilon", exe: "/usr/bin/*" }, // not comm-only
-    { agentType: "f", argv: "serve" }, // no comm: could claim anything after it
-    { agentType: "g", comm: "omega" },
+    { agentType: "e", comm: "epsilon", exe: "/usr/bin/*" },
+    { agentType: "f", argv: "serve" },
   ]);
-  assert.deepEqual([...m.kernelComms()], [["gamma", 2]]);
+  assert.deepEqual(
+    [...m.kernelComms()],
+    [
+      ["alpha", 0],
+      ["gamma", 2],
+      ["epsilon", 3],
+    ],
+  );
 });
 
 test("rules - an invalid rule fails with CONFIG_INVALID", () => {
