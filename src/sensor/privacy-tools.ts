@@ -361,7 +361,8 @@ function applyRule(
 
 /**
  * The secret spans in a command given as words: each word whose basename is a known program
- * starts that program's arguments, which run to the next known program or shell separator (so
+ * starts that program's arguments, which run to the next known program (unless it is an
+ * option's value) or shell separator (so
  * `sudo mysql -ppw` and `sshpass -p pw ssh host mysql -ppw` are both covered). `strings` are
  * the strings the words' `elem` indexes.
  */
@@ -373,7 +374,11 @@ export function toolSecretSpans(strings: readonly string[], words: readonly Word
     let end = i + 1;
     while (end < words.length) {
       const w = words[end] as Word;
-      if (w.separator || BY_PROGRAM.has(basename(w.text))) break;
+      if (w.separator) break;
+      // A program's name as an option's value (`sshpass -p git`) is that value, not a program.
+      const prev = (words[end - 1] as Word).text;
+      const isValue = rules.some((r) => r.options && optionOf(prev, r.options)?.attached === false);
+      if (!isValue && BY_PROGRAM.has(basename(w.text))) break;
       end++;
     }
     const args = words.slice(i + 1, end);
@@ -391,19 +396,27 @@ export function maskSpans(
 ): string[] {
   const out = [...strings];
   const byElem = new Map<number, Span[]>();
-  for (const s of spans) byElem.set(s.elem, [...(byElem.get(s.elem) ?? []), s]);
+  for (const s of spans) {
+    const list = byElem.get(s.elem);
+    if (list) list.push(s);
+    else byElem.set(s.elem, [s]);
+  }
   for (const [elem, list] of byElem) {
     const s = out[elem] ?? "";
-    // Merge overlapping spans, then replace from the right so offsets stay valid.
+    // Merge overlapping spans, then copy around them.
     const merged: [number, number][] = [];
     for (const { from, to } of [...list].sort((a, b) => a.from - b.from)) {
       const last = merged.at(-1);
       if (last && from <= last[1]) last[1] = Math.max(last[1], to);
       else merged.push([from, to]);
     }
-    let r = s;
-    for (const [from, to] of merged.reverse()) r = r.slice(0, from) + marker + r.slice(to);
-    out[elem] = r;
+    let r = "";
+    let copied = 0;
+    for (const [from, to] of merged) {
+      r += s.slice(copied, from) + marker;
+      copied = to;
+    }
+    out[elem] = r + s.slice(copied);
   }
   return out;
 }

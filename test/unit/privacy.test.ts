@@ -388,6 +388,12 @@ test("privacy - redact stays linear on hostile input", () => {
     `"password":"${"\\".repeat(n)}`,
     "x password=".repeat(n / 11),
     "authorization: ".repeat(n / 15),
+    "mysql -px ".repeat(n / 10),
+    `aws configure set ${"token ".repeat(n / 6)}`,
+    `htpasswd -b ${"x ".repeat(n / 2)}`,
+    `'"`.repeat(n / 2),
+    `https://h/?${"token=x&".repeat(n / 8)}`,
+    `https://h/?${"a".repeat(n)}`,
   ];
   for (const text of hostile) {
     const start = performance.now();
@@ -396,6 +402,12 @@ test("privacy - redact stays linear on hostile input", () => {
     // Linear work is a few ms; quadratic work on 100 kB is seconds.
     assert.ok(ms < 250, `${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 20))}...`);
   }
+  // The per-tool pass over argv: one span per program, copied once.
+  const argv = "mysql -px ".repeat(2000).split(" ");
+  const start = performance.now();
+  privacy.redactArgv(argv, { cut: true });
+  const ms = performance.now() - start;
+  assert.ok(ms < 250, `${ms.toFixed(0)} ms on argv`);
 });
 
 test("privacy - redacts a secret flag's value inside one string", () => {
@@ -527,6 +539,10 @@ test("privacy - short options that carry a password, per program", () => {
     [
       ["sudo", "-u", "backup", "mysqldump", `-p${pw}`, "db"],
       ["sudo", "-u", "backup", "mysqldump", "-p[REDACTED]", "db"],
+    ],
+    [
+      ["sshpass", "-p", "git", "ssh", "host"],
+      ["sshpass", "-p", "[REDACTED]", "ssh", "host"],
     ],
     [
       ["sshpass", "-p", pw, "ssh", "host", "mysql", `-p${pw}x`],
