@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { AGENT_TYPE } from "../contracts/index.js";
+import { linearRegExpProblem } from "../sensor/linear-regex.js";
 import { DEFAULT_AGENT_RULES, RULE_MATCHER_KEYS, RULE_OWNERS, type Rule } from "../sensor/rules.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -148,14 +149,14 @@ const powerOfTwo = z
     "expected a power of two from 4096 to 1073741824",
   );
 
-function isRegExpSource(s: string): boolean {
-  try {
-    new RegExp(s);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/**
+ * A regular expression an operator gives: it runs on every exec, so it must compile on the
+ * linear-time engine; the message says what to change.
+ */
+const linearRegExp = nonEmpty.superRefine((s, ctx) => {
+  const problem = linearRegExpProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
 
 /** Drops keys whose value is undefined, so optional keys stay absent (exactOptionalPropertyTypes). */
 function definedOnly<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
@@ -175,7 +176,7 @@ const ruleSchema = z
     exe: nonEmpty.optional(),
     script: nonEmpty.optional(),
     owner: z.enum(RULE_OWNERS).optional(),
-    argv: nonEmpty.refine(isRegExpSource, "expected a valid regular expression").optional(),
+    argv: linearRegExp.optional(),
     cgroup: nonEmpty.optional(),
   })
   .strict()
@@ -210,7 +211,7 @@ const sensorSchema = z
             errorMap: () => ({ message: 'expected "auto" or an array of paths' }),
           })
           .default("auto"),
-        extraPatterns: z.array(nonEmpty).default([]),
+        extraPatterns: z.array(linearRegExp).default([]),
         disableBuiltins: z.boolean().default(false),
       })
       .strict()

@@ -6,6 +6,7 @@
  */
 import { posix } from "node:path";
 import { ErrorCodes, VigilError } from "../errors.js";
+import { compileLinearRegExp, type LinearRegExp } from "./linear-regex.js";
 
 export type FileClass = "workspace" | "home" | "system" | "secret" | "temp" | "other";
 
@@ -125,7 +126,8 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function globToRegExp(glob: string, homes: readonly string[]): RegExp {
+/** Linear-time, as every operator pattern is (see linear-regex.ts); undefined never matches. */
+function globToRegExp(glob: string, homes: readonly string[]): LinearRegExp | undefined {
   if (glob.trim() === "") {
     throw new VigilError(ErrorCodes.CONFIG_INVALID, "file-class: empty extra secret glob", {
       hint: "remove the empty entry from extraSecretGlobs",
@@ -135,8 +137,9 @@ function globToRegExp(glob: string, homes: readonly string[]): RegExp {
   let body = glob.endsWith("/") ? `${glob}**` : glob;
   if (body.startsWith("/")) prefix = "^";
   else if (body.startsWith("~/")) {
-    // No homes: "~/" globs can never match; (?!) is the never-matching regex.
-    prefix = homes.length === 0 ? "(?!)" : `^(?:${homes.map(escapeRegExp).join("|")})/`;
+    // No homes: "~/" globs can never match.
+    if (homes.length === 0) return undefined;
+    prefix = `^(?:${homes.map(escapeRegExp).join("|")})/`;
     body = body.slice(2);
   } else prefix = "(?:^|/)";
   let re = "";
@@ -161,7 +164,7 @@ function globToRegExp(glob: string, homes: readonly string[]): RegExp {
       i += 1;
     }
   }
-  return new RegExp(`${prefix}${re}$`);
+  return compileLinearRegExp(`${prefix}${re}$`, `sensor.secretGlobs ${JSON.stringify(glob)}`);
 }
 
 function isSecretName(path: string): boolean {
@@ -178,7 +181,9 @@ export function createFileClassifier(
 ): (absPath: string, cwdWorkspace?: string) => FileClass {
   const homes = normaliseRoots("home", options.homes);
   const workspaces = normaliseRoots("workspace", options.workspaces ?? []);
-  const extraSecrets = (options.extraSecretGlobs ?? []).map((g) => globToRegExp(g, homes));
+  const extraSecrets = (options.extraSecretGlobs ?? []).flatMap(
+    (g) => globToRegExp(g, homes) ?? [],
+  );
 
   const isSecret = (path: string): boolean => {
     if (SECRET_FILES.has(path) || isUnderAny(path, SECRET_DIRS)) return true;

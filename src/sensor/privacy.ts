@@ -1,21 +1,26 @@
 /**
  * Privacy masking applied before a record leaves the sensor: home directories become "~" and
- * secrets in argv, env-like assignments, URLs and headers become "[REDACTED]".
+ * secrets in argv, env-like assignments, URLs (userinfo and credential query parameters),
+ * headers and program-specific options (privacy-tools.ts) become "[REDACTED]".
  *
  * This runs on every exec, so every built-in pattern is a literal prefix followed by bounded or
  * non-overlapping character-class runs (no nested quantifiers): matching stays linear in the
- * input. Key names are judged by plain string logic rather than one big regex, which is both
- * faster and the only sane way to tell `--tokenizer` from `--token`.
+ * input. Key names are judged by plain string logic (privacy-keys.ts). Operator patterns run on
+ * a linear-time engine (linear-regex.ts).
  */
 import { ErrorCodes, VigilError } from "../errors.js";
+import { compileLinearRegExp, type LinearRegExp } from "./linear-regex.js";
+import { isSecretFlag, isSecretKey, isSecretQueryName } from "./privacy-keys.js";
+import { argvWords, maskSpans, shellWords, toolSecretSpans } from "./privacy-tools.js";
 
 export interface PrivacyOptions {
   /** Home directories to mask, e.g. ["/home/alice", "/root"]. Longest match first. */
   homes: readonly string[];
   /**
-   * Extra user patterns (JS regex source strings, compiled with the "g" flag only); a match is
-   * replaced by "[REDACTED]", or by the text of the named group "keep" followed by "[REDACTED]"
-   * when the pattern has one. User patterns run before the built-ins, on the original text.
+   * Extra user patterns (regex source strings in RE2 syntax, searched globally; see
+   * linear-regex.ts); a match is replaced by "[REDACTED]", or by the text of the named group
+   * "keep" followed by "[REDACTED]" when the pattern has one. User patterns run before the
+   * built-ins, on the original text.
    */
   extraPatterns?: readonly string[];
   /** Turn off the built-in patterns (default false). Home masking and extra patterns remain. */
@@ -29,15 +34,20 @@ export interface Privacy {
    * (e.g. "--config=/home/alice/.cfg" -> "--config=~/.cfg").
    */
   maskPath(path: string): string;
-  /** Redact secrets in one string (argv element, KEY=VALUE, URL, header). Also masks homes. */
+  /**
+   * Redact secrets in one string (argv element, KEY=VALUE, URL, header, a `sh -c` command
+   * line). Also masks homes.
+   */
   redact(text: string): string;
   /**
-   * argv -> redacted argv: `redact` per element, and a secret long flag ("--password",
-   * "-token", matched on whole names so "--tokenizer" is not one) hides the next element unless
-   * that element is itself a flag. Short flags ("-p secret") are left alone: their meaning
-   * depends on the program.
+   * argv -> redacted argv: `redact` per element; a secret long flag ("--password", "-token",
+   * matched on whole names so "--tokenizer" is not one) hides the next element unless that
+   * element is itself a flag; short options and positional secrets are masked for the programs
+   * privacy-tools.ts knows (`mysql -ppw`, `curl -u user:pw`). With `cut` (the kernel cut the
+   * last element at its buffer size), a tail of the last element that could begin a secret is
+   * masked too, so a fragment shorter than a pattern's minimum does not leak.
    */
-  redactArgv(argv: readonly string[]): string[];
+  redactArgv(argv: readonly string[], options?: { cut?: boolean }): string[];
 }
 
 const REDACTED = "[REDACTED]";
@@ -63,6 +73,7 @@ const BUILTIN_RULES: readonly Rule[] = [
   [/\b(AIza)[\w-]{35}/g, `$1${REDACTED}`],
   [/\b(npm_)[A-Za-z0-9]{36}/g, `$1${REDACTED}`],
   [/\b(hf_)[A-Za-z0-9]{30,}/g, `$1${REDACTED}`],
+  [/\b(hv[sbr]\.)[\w-]{24,}/g, `$1${REDACTED}`],
   [/\b(eyJ)[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, `$1${REDACTED}`],
   // Digest parameters are quoted and comma-separated: take the rest of the header.
   [/\b((?:proxy-)?authorization[ \t]*[:=][ \t]*digest[ \t]+)[^\r\n'`]+/gi, `$1${REDACTED}`],
@@ -79,140 +90,6 @@ const BUILTIN_RULES: readonly Rule[] = [
   // "https://host:8080/@scope/pkg" is left alone.
   [/\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:@/]*:)[^\s/]+@/gi, `$1${REDACTED}@`],
 ];
-
-// Key names are split into lower-case segments on "_", "-", "." and camelCase boundaries.
-/** A key whose last segment is one of these names a secret: DB_PASSWORD, HF_TOKEN, BASIC_AUTH. */
-const SECRET_LAST = new Set([
-  "password",
-  "passwd",
-  "pwd",
-  "pass",
-  "passphrase",
-  "secret",
-  "token",
-  "apikey",
-  "accesskey",
-  "secretkey",
-  "privatekey",
-  "credential",
-  "credentials",
-  "creds",
-  "auth",
-]);
-/** Two last segments naming a secret: OPENAI_API_KEY, aws_secret_access_key, privateKey. */
-const SECRET_PAIRS = new Set([
-  "api key",
-  "access key",
-  "private key",
-  "secret key",
-  "signing key",
-  "encryption key",
-  "master key",
-  "session key",
-  "license key",
-  "auth key",
-  "account key",
-]);
-/** Glued suffixes on the last segment: PGPASSWORD, HFTOKEN. Not "pass": BYPASS, COMPASS. */
-const SECRET_SUFFIXES = ["password", "passwd", "secret", "token", "apikey"];
-/** Anywhere in the key (SECRET_KEY_BASE, PASSWORD_HASH) unless the last segment qualifies it. */
-const SECRET_ANYWHERE = new Set([
-  "password",
-  "passwd",
-  "passphrase",
-  "secret",
-  "token",
-  "apikey",
-  "credential",
-  "credentials",
-]);
-/** Last segments that describe a secret without being one: TOKEN_FILE, PASSWORD_URL, AUTH_TYPE. */
-const QUALIFIERS = new Set([
-  "url",
-  "uri",
-  "endpoint",
-  "host",
-  "hostname",
-  "port",
-  "file",
-  "files",
-  "path",
-  "dir",
-  "directory",
-  "name",
-  "id",
-  "user",
-  "username",
-  "type",
-  "kind",
-  "mode",
-  "method",
-  "limit",
-  "length",
-  "len",
-  "size",
-  "max",
-  "min",
-  "count",
-  "timeout",
-  "ttl",
-  "expiry",
-  "expires",
-  "expiration",
-  "enabled",
-  "enable",
-  "disabled",
-  "disable",
-  "required",
-  "provider",
-  "header",
-  "format",
-  "version",
-  "env",
-  "ref",
-  "location",
-  "source",
-  "store",
-  "helper",
-  "command",
-  "cmd",
-  "prefix",
-  "field",
-  "scope",
-  "scopes",
-  "stdin",
-  "prompt",
-]);
-
-function keySegments(key: string): string[] {
-  return key
-    .replace(/^-+/, "")
-    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .toLowerCase()
-    .split(/[\s_.-]+/)
-    .filter((s) => s !== "");
-}
-
-/** Whether an env-like key or a long flag name names a secret. Whole segments only. */
-function isSecretKey(key: string): boolean {
-  const segs = keySegments(key);
-  const last = segs.at(-1);
-  if (last === undefined) return false;
-  if (SECRET_LAST.has(last)) return true;
-  const prev = segs.at(-2);
-  if (prev !== undefined && SECRET_PAIRS.has(`${prev} ${last}`)) return true;
-  if (SECRET_SUFFIXES.some((s) => last.length > s.length && last.endsWith(s))) return true;
-  return !QUALIFIERS.has(last) && segs.some((s) => SECRET_ANYWHERE.has(s));
-}
-
-/** Single-dash long flags count too ("-password", Go style); no short flag name is a secret. */
-function isSecretFlag(name: string): boolean {
-  const lower = name.toLowerCase();
-  // "--no-password" (psql) is a boolean switch: the next element is not its value.
-  if (lower.startsWith("no-") || lower.startsWith("no_")) return false;
-  // A bare "--key" is too generic for env names (SORT_KEY) but is a secret as a flag.
-  return lower === "key" || isSecretKey(name);
-}
 
 /** An unexpanded shell reference ("$TOKEN", "${TOKEN}") carries no secret and helps analysts. */
 const VAR_REF = /^\$\{?[A-Za-z_]\w*\}?$/;
@@ -328,33 +205,88 @@ function compileHomes(homes: readonly string[]): RegExp | undefined {
   return new RegExp(`(?<![\\w.~-])(?:${alternatives.join("|")})(?![\\w.~@+%$-])`, "g");
 }
 
-function compileExtra(source: string): RegExp {
-  try {
-    return new RegExp(source, "g");
-  } catch (cause) {
-    throw new VigilError(
-      ErrorCodes.CONFIG_INVALID,
-      `privacy: extra pattern ${JSON.stringify(source)} is not a valid regular expression`,
-      {
-        hint: `fix or remove the pattern ${JSON.stringify(source)} (JavaScript RegExp syntax, no delimiters or flags)`,
-        cause,
-      },
-    );
-  }
+/** A URL with a scheme, up to whitespace or a quote. */
+const URL_RE = /\b[a-z][a-z0-9+.-]{0,30}:\/\/[^\s"'`<>]+/gi;
+/** One query or fragment parameter: separator, name, value. */
+const URL_PARAM = /([?&#;])([^=&#;?\s]{1,128})=([^&#;\s]*)/g;
+
+/**
+ * Masks the values of credential query (and fragment) parameters in every URL of `text`:
+ * `?X-Amz-Signature=abc&x=1` -> `?X-Amz-Signature=[REDACTED]&x=1`. The name stays, so the
+ * window says what was there.
+ */
+function redactUrlParams(text: string): string {
+  if (!text.includes("://")) return text;
+  return text.replace(URL_RE, (url) => {
+    const q = url.search(/[?#]/);
+    if (q === -1) return url;
+    const params = url
+      .slice(q)
+      .replace(URL_PARAM, (whole, sep: string, name: string, value: string) =>
+        value === "" ||
+        value.startsWith(REDACTED) ||
+        VAR_REF.test(value) ||
+        !isSecretQueryName(name)
+          ? whole
+          : `${sep}${name}=${REDACTED}`,
+      );
+    return url.slice(0, q) + params;
+  });
 }
 
-function applyExtra(text: string, re: RegExp): string {
-  return text.replace(re, (...args: unknown[]) => {
-    const match = args[0] as string;
-    // A pattern that can match "" would otherwise sprinkle markers between every character.
-    if (match === "") return match;
-    const groups = args.at(-1);
-    const keep =
-      typeof groups === "object" && groups !== null
-        ? (groups as Record<string, string | undefined>).keep
-        : undefined;
-    return `${keep ?? ""}${REDACTED}`;
-  });
+/** Where a key format begins: the prefixes of BUILTIN_RULES' token formats. */
+const KEY_PREFIX =
+  /(?:sk-(?:ant-|proj-|svcacct-|admin-)?|[sr]k_(?:live|test)_|A[KS]IA|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|AIza|npm_|hf_|hv[sbr]\.|eyJ)/y;
+const TOKEN_CHAR = /[\w.+/=~-]/;
+const WORD_CHAR = /\w/;
+/** A run long and mixed enough to be a cut key (base64, hex): letters with digits, or both cases. */
+const CUT_RUN_MIN = 16;
+
+/**
+ * The end of a string the kernel cut at its buffer size, with any tail that could begin a secret
+ * masked: a key format's prefix with too few characters after it to match its rule
+ * (`sk-ant-api03-ab` -> `sk-ant-[REDACTED]`), a long base64 or hex run, or a bearer token.
+ */
+function redactCutTail(text: string): string {
+  let start = text.length;
+  while (start > 0 && TOKEN_CHAR.test(text[start - 1] ?? "")) start--;
+  if (start === text.length) return text;
+  for (let i = start; i < text.length; i++) {
+    if (i > start && WORD_CHAR.test(text[i - 1] ?? "")) continue;
+    KEY_PREFIX.lastIndex = i;
+    if (KEY_PREFIX.test(text) && KEY_PREFIX.lastIndex < text.length) {
+      return text.slice(0, KEY_PREFIX.lastIndex) + REDACTED;
+    }
+  }
+  if (/bearer[ \t]+$/i.test(text.slice(Math.max(0, start - 16), start))) {
+    return text.slice(0, start) + REDACTED;
+  }
+  // The last run without separators: "--max-tokens=4096" and "file.tar" are not keys.
+  let runStart = text.length;
+  while (runStart > start && !".=~".includes(text[runStart - 1] ?? "")) runStart--;
+  const run = text.slice(runStart);
+  const mixed = /\d/.test(run) ? /[A-Za-z]/.test(run) : /[a-z]/.test(run) && /[A-Z]/.test(run);
+  if (run.length >= CUT_RUN_MIN && mixed && !run.startsWith("/")) {
+    return text.slice(0, runStart) + REDACTED;
+  }
+  return text;
+}
+
+function compileExtra(source: string, index: number): LinearRegExp {
+  return compileLinearRegExp(source, `sensor.privacy.extraPatterns[${index}]`);
+}
+
+/** A pattern that can match "" would otherwise sprinkle markers between every character. */
+function applyExtra(text: string, re: LinearRegExp): string {
+  return re.replaceAll(text, (_match, keep) => `${keep ?? ""}${REDACTED}`);
+}
+
+/** Masks what privacy-tools.ts finds in a command line held in one string. */
+function redactToolsInText(text: string): string {
+  // A lone word (most argv elements) names no program with an argument.
+  if (!/\s/.test(text)) return text;
+  const spans = toolSecretSpans([text], shellWords(text));
+  return spans.length === 0 ? text : (maskSpans([text], spans, REDACTED)[0] ?? text);
 }
 
 export function createPrivacy(options: PrivacyOptions): Privacy {
@@ -369,21 +301,27 @@ export function createPrivacy(options: PrivacyOptions): Privacy {
     let out = text;
     for (const re of extras) out = applyExtra(out, re);
     if (builtins) {
+      out = redactToolsInText(out);
       for (const [re, replacement] of BUILTIN_RULES) out = out.replace(re, replacement);
+      out = redactUrlParams(out);
       out = redactValues(out, ASSIGNMENT, assignmentCandidate);
       out = redactValues(out, SPACED_FLAG, spacedFlagCandidate);
     }
     return maskPath(out);
   };
 
-  const redactArgv = (argv: readonly string[]): string[] => {
+  const redactArgv = (argv: readonly string[], o: { cut?: boolean } = {}): string[] => {
+    const masked = builtins
+      ? maskSpans(argv, toolSecretSpans(argv, argvWords(argv)), REDACTED)
+      : argv;
     const out: string[] = [];
     let valuePending = false;
-    for (const arg of argv) {
+    for (const arg of masked) {
       // "mysql --password -h db": a flag after a secret flag means its value was omitted.
       const looksLikeFlag = arg.startsWith("-");
       if (valuePending && !looksLikeFlag) {
-        out.push(arg === "" ? arg : REDACTED);
+        // A value privacy-tools.ts masked in part ("pass:[REDACTED]") keeps its telling part.
+        out.push(arg === "" || arg.includes(REDACTED) ? redact(arg) : REDACTED);
         valuePending = false;
         continue;
       }
@@ -392,6 +330,8 @@ export function createPrivacy(options: PrivacyOptions): Privacy {
       valuePending = flag !== null && isSecretFlag(flag[1] ?? "");
       out.push(redact(arg));
     }
+    const last = out.length - 1;
+    if (o.cut === true && builtins && last >= 0) out[last] = redactCutTail(out[last] ?? "");
     return out;
   };
 

@@ -1,4 +1,5 @@
 import { ErrorCodes, VigilError } from "../errors.js";
+import { compileLinearRegExp, type LinearRegExp } from "./linear-regex.js";
 
 /**
  * Says which processes are agents, and of which type. Every matcher given must match (AND); a
@@ -27,7 +28,10 @@ export interface Rule {
    * path alone decides.
    */
   readonly owner?: RuleOwner;
-  /** Regular expression source, searched (unanchored) in the argv joined with single spaces. */
+  /**
+   * Regular expression source in RE2 syntax (linear-time: no backreferences or lookaround),
+   * searched (unanchored) in the argv joined with single spaces.
+   */
   readonly argv?: string;
   /** Glob, as for `exe`, on the process's cgroup v2 path (e.g. "/user.slice/..."). */
   readonly cgroup?: string;
@@ -123,11 +127,12 @@ export const DEFAULT_AGENT_RULES: readonly Rule[] = Object.freeze(
 );
 
 /**
- * Compiles a glob on a path to an anchored RegExp. `*` matches within one segment, `**` across
+ * Compiles a glob on a path to an anchored, linear-time regex (`a*a*a*b` would backtrack
+ * polynomially on a long path in a backtracking engine). `*` matches within one segment, `**` across
  * segments, and `**` followed by `/` also matches no directory at all; every other character is
  * literal.
  */
-function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string, what: string): LinearRegExp {
   let src = "";
   for (let i = 0; i < glob.length; ) {
     if (glob.startsWith("**/", i)) {
@@ -144,18 +149,18 @@ function globToRegExp(glob: string): RegExp {
       i += 1;
     }
   }
-  return new RegExp(`^${src}$`, "s");
+  return compileLinearRegExp(`^${src}$`, what, { dotAll: true });
 }
 
 interface CompiledRule {
   readonly agentType: string;
   readonly comm: string | undefined;
-  readonly exe: RegExp | undefined;
-  readonly script: RegExp | undefined;
+  readonly exe: LinearRegExp | undefined;
+  readonly script: LinearRegExp | undefined;
   /** exe and script must be trusted files. */
   readonly owned: boolean;
-  readonly argv: RegExp | undefined;
-  readonly cgroup: RegExp | undefined;
+  readonly argv: LinearRegExp | undefined;
+  readonly cgroup: LinearRegExp | undefined;
 }
 
 function compile(rule: Rule, index: number): CompiledRule {
@@ -168,33 +173,24 @@ function compile(rule: Rule, index: number): CompiledRule {
       },
     );
   }
+  const what = `rule ${index} (${rule.agentType})`;
   if (rule.owner !== undefined && rule.exe === undefined && rule.script === undefined) {
     throw new VigilError(
       ErrorCodes.CONFIG_INVALID,
-      `rule ${index} (${rule.agentType}): owner applies to exe and script, and it has neither`,
+      `${what}: owner applies to exe and script, and it has neither`,
       { hint: "add an exe or script glob, or drop owner" },
     );
   }
-  let argv: RegExp | undefined;
-  if (rule.argv !== undefined) {
-    try {
-      argv = new RegExp(rule.argv);
-    } catch (cause) {
-      throw new VigilError(
-        ErrorCodes.CONFIG_INVALID,
-        `rule ${index} (${rule.agentType}): argv is not a valid regular expression: ${rule.argv}`,
-        { cause },
-      );
-    }
-  }
+  const argv =
+    rule.argv === undefined ? undefined : compileLinearRegExp(rule.argv, `${what}: argv`);
   return {
     agentType: rule.agentType,
     comm: rule.comm,
-    exe: rule.exe === undefined ? undefined : globToRegExp(rule.exe),
-    script: rule.script === undefined ? undefined : globToRegExp(rule.script),
+    exe: rule.exe === undefined ? undefined : globToRegExp(rule.exe, `${what}: exe`),
+    script: rule.script === undefined ? undefined : globToRegExp(rule.script, `${what}: script`),
     owned: rule.owner !== "any",
     argv,
-    cgroup: rule.cgroup === undefined ? undefined : globToRegExp(rule.cgroup),
+    cgroup: rule.cgroup === undefined ? undefined : globToRegExp(rule.cgroup, `${what}: cgroup`),
   };
 }
 

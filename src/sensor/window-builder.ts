@@ -199,7 +199,7 @@ export function createWindowBuilder(options: WindowBuilderOptions): WindowBuilde
     exec(instance, ev, path) {
       const a = acc(instance);
       const masked = privacy.maskPath(path);
-      const argv = privacy.redactArgv(ev.argv);
+      const argv = privacy.redactArgv(ev.argv, { cut: ev.argvCut });
       const entry = upsert(a, "execs", `${masked}\0${argv.join("\0")}`, () => ({
         path: masked,
         argv,

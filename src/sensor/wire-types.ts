@@ -30,6 +30,8 @@ export interface ExecEvent extends EventBase {
   argv: string[];
   /** EventFlags.TRUNCATED: filename or argv was cut at its buffer size. */
   truncated: boolean;
+  /** The last element of `argv` is the beginning of a longer argument the kernel cut. */
+  argvCut: boolean;
 }
 export interface ExitEvent extends EventBase {
   kind: "exit";

@@ -117,6 +117,16 @@ function argvList(b: Buffer, o: number, len: number): string[] {
   return b.toString("utf8", o, end).split("\0");
 }
 
+/**
+ * Whether the kernel cut the last argument: it flags TRUNCATED (for the filename or argv) and
+ * copies VIGIL_ARGV_MAX bytes of argv; a last byte that is not a NUL is mid-argument. A cut that
+ * falls just after a NUL dropped whole arguments, but left none in pieces.
+ */
+function argvCut(b: Buffer, o: number, len: number, flags: number): boolean {
+  if ((flags & EventFlags.TRUNCATED) === 0 || len < WIRE_LIMITS.ARGV_MAX) return false;
+  return b[o + WIRE_LIMITS.ARGV_MAX - 1] !== 0;
+}
+
 function familyName(f: number): Family {
   return f === AF_INET ? "inet" : f === AF_INET6 ? "inet6" : f === AF_UNIX ? "unix" : f;
 }
@@ -223,6 +233,7 @@ function decodeEvent(b: Buffer, p: number, n: number, at: number): WireEvent | I
         ),
         argv: argvList(b, p + EXEC.argv, b.readUInt16LE(p + EXEC.argv_len)),
         truncated: (flags & EventFlags.TRUNCATED) !== 0,
+        argvCut: argvCut(b, p + EXEC.argv, b.readUInt16LE(p + EXEC.argv_len), flags),
       };
     case EventType.EXIT:
       return {

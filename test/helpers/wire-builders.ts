@@ -260,10 +260,15 @@ export function makeExec(p: Partial<Omit<ExecEvent, "kind">> = {}): ExecEvent {
     filename: "/usr/bin/python3",
     argv: ["python3", "agent.py"],
     truncated: false,
+    argvCut: false,
     ...p,
   };
-  // Keep flags and truncated consistent, as the decoder derives one from the other.
+  // Keep flags and truncated consistent, as the decoder derives one from the other; likewise
+  // argvCut, from where the kernel's cut falls.
   ev.flags = ev.truncated ? ev.flags | EventFlags.TRUNCATED : ev.flags & ~EventFlags.TRUNCATED;
+  const raw = Buffer.from(`${ev.argv.join("\0")}\0`);
+  ev.argvCut =
+    ev.truncated && raw.length > WIRE_LIMITS.ARGV_MAX && raw[WIRE_LIMITS.ARGV_MAX - 1] !== 0;
   return ev;
 }
 

@@ -456,7 +456,15 @@ test("config - rules are validated", () => {
     [{ agentType: "a".repeat(64), comm: "c" }, /\[0\]\.agentType/],
     [{ agentType: "a", comm: "sixteen-chars-xx" }, /\[0\]\.comm: expected at most 15 bytes/],
     [{ agentType: "a", comm: "" }, /\[0\]\.comm/],
-    [{ agentType: "a", argv: "([" }, /\[0\]\.argv: expected a valid regular expression/],
+    [{ agentType: "a", argv: "([" }, /\[0\]\.argv: not a linear-time \(RE2\) regular expression/],
+    [
+      { agentType: "a", argv: "(a)\\1" },
+      /\[0\]\.argv: not a linear-time .*backreferences \(\\1, \\k<name>\) are not supported/,
+    ],
+    [
+      { agentType: "a", argv: "x(?=y)" },
+      /\[0\]\.argv: .*lookahead \(\(\?= and \(\?!\) is not supported/,
+    ],
     [{ agentType: "a", exe: "" }, /\[0\]\.exe: expected a non-empty string/],
     [{ agentType: "a", comm: "c", pid: 1 }, /\[0\]\.pid: unknown key/],
     [{ comm: "c" }, /\[0\]\.agentType: required/],
@@ -499,6 +507,25 @@ test("config - trusted uids, the per-uid cap and the learning uids are validated
   assert.equal(
     load({ env: { VIGIL_SENSOR_MAX_INSTANCES_PER_UID: "3" } }).sensor.maxInstancesPerUid,
     3,
+  );
+});
+
+test("config - operator regexes must be linear-time: the key and the fix are named", () => {
+  const e = invalid({
+    file: writeConfig({
+      sensor: { privacy: { extraPatterns: ["corp-[a-z]{8}", "(?<!x)secret"] } },
+    }),
+  });
+  assert.match(
+    e.message,
+    /sensor\.privacy\.extraPatterns\[1\]: not a linear-time \(RE2\) regular expression: .*lookbehind \(\(\?<= and \(\?<!\) is not supported: include the preceding text in the match/,
+    e.message,
+  );
+  assert.doesNotMatch(e.message, /extraPatterns\[0\]/);
+  assert.deepEqual(
+    load(withSensor({ privacy: { extraPatterns: ["(?i)corp-[a-z]{8}"] } })).sensor.privacy
+      .extraPatterns,
+    ["(?i)corp-[a-z]{8}"],
   );
 });
 

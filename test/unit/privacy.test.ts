@@ -388,6 +388,12 @@ test("privacy - redact stays linear on hostile input", () => {
     `"password":"${"\\".repeat(n)}`,
     "x password=".repeat(n / 11),
     "authorization: ".repeat(n / 15),
+    "mysql -px ".repeat(n / 10),
+    `aws configure set ${"token ".repeat(n / 6)}`,
+    `htpasswd -b ${"x ".repeat(n / 2)}`,
+    `'"`.repeat(n / 2),
+    `https://h/?${"token=x&".repeat(n / 8)}`,
+    `https://h/?${"a".repeat(n)}`,
   ];
   for (const text of hostile) {
     const start = performance.now();
@@ -396,6 +402,12 @@ test("privacy - redact stays linear on hostile input", () => {
     // Linear work is a few ms; quadratic work on 100 kB is seconds.
     assert.ok(ms < 250, `${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 20))}...`);
   }
+  // The per-tool pass over argv: one span per program, copied once.
+  const argv = "mysql -px ".repeat(2000).split(" ");
+  const start = performance.now();
+  privacy.redactArgv(argv, { cut: true });
+  const ms = performance.now() - start;
+  assert.ok(ms < 250, `${ms.toFixed(0)} ms on argv`);
 });
 
 test("privacy - redacts a secret flag's value inside one string", () => {
@@ -433,4 +445,355 @@ test("privacy - a token redacted by format is not redacted again as a flag value
     'sh -c "/bin/true --token=ghp_[REDACTED]"',
   );
   assert.equal(p.redact(`x --api-key=sk-ant-${"a".repeat(30)}]`), "x --api-key=sk-ant-[REDACTED]]");
+});
+
+/** Redacts `argv` and checks the output exactly and that no secret survives in any element. */
+function assertArgv(
+  argv: string[],
+  expected: string[],
+  secrets: string[],
+  options: { cut?: boolean } = {},
+): void {
+  const out = privacy.redactArgv(argv, options);
+  assert.deepEqual(out, expected);
+  for (const s of secrets) assert.ok(!out.join("\0").includes(s), `${s} leaked in ${out}`);
+}
+
+test("privacy - short options that carry a password, per program", () => {
+  const pw = fake(14);
+  const cases: [string[], string[]][] = [
+    [
+      ["mysql", "-uroot", `-p${pw}`, "app"],
+      ["mysql", "-uroot", "-p[REDACTED]", "app"],
+    ],
+    [
+      ["/usr/bin/mysqldump", `-p${pw}`, "--all-databases"],
+      ["/usr/bin/mysqldump", "-p[REDACTED]", "--all-databases"],
+    ],
+    [
+      ["mariadb", "-h", "db", `-p${pw}`],
+      ["mariadb", "-h", "db", "-p[REDACTED]"],
+    ],
+    [
+      ["sshpass", "-p", pw, "ssh", "host"],
+      ["sshpass", "-p", "[REDACTED]", "ssh", "host"],
+    ],
+    [
+      ["sshpass", `-p${pw}`, "scp", "a", "host:b"],
+      ["sshpass", "-p[REDACTED]", "scp", "a", "host:b"],
+    ],
+    // getopt takes a required argument whatever it starts with.
+    [
+      ["sshpass", "-p", `-${pw}`, "ssh", "host"],
+      ["sshpass", "-p", "[REDACTED]", "ssh", "host"],
+    ],
+    [
+      ["redis-cli", "-h", "cache", "-a", pw, "ping"],
+      ["redis-cli", "-h", "cache", "-a", "[REDACTED]", "ping"],
+    ],
+    [
+      ["mongosh", "-u", "admin", "-p", pw],
+      ["mongosh", "-u", "admin", "-p", "[REDACTED]"],
+    ],
+    [
+      ["ldapsearch", "-x", "-D", "cn=admin", "-w", pw, "-b", "dc=x"],
+      ["ldapsearch", "-x", "-D", "cn=admin", "-w", "[REDACTED]", "-b", "dc=x"],
+    ],
+    [
+      ["zip", "-P", pw, "out.zip", "a.txt"],
+      ["zip", "-P", "[REDACTED]", "out.zip", "a.txt"],
+    ],
+    [
+      ["7z", "a", `-p${pw}`, "out.7z", "dir"],
+      ["7z", "a", "-p[REDACTED]", "out.7z", "dir"],
+    ],
+    [
+      ["ssh-keygen", "-t", "ed25519", "-N", pw, "-f", "k"],
+      ["ssh-keygen", "-t", "ed25519", "-N", "[REDACTED]", "-f", "k"],
+    ],
+    [
+      ["sqlcmd", "-S", "db", "-U", "sa", "-P", pw],
+      ["sqlcmd", "-S", "db", "-U", "sa", "-P", "[REDACTED]"],
+    ],
+    [
+      ["docker", "login", "-u", "bob", "-p", pw, "registry.local"],
+      ["docker", "login", "-u", "bob", "-p", "[REDACTED]", "registry.local"],
+    ],
+    [
+      ["helm", "registry", "login", "r.local", "-u", "bob", `-p${pw}`],
+      ["helm", "registry", "login", "r.local", "-u", "bob", "-p[REDACTED]"],
+    ],
+    [
+      ["gh", "secret", "set", "API", "--body", pw],
+      ["gh", "secret", "set", "API", "--body", "[REDACTED]"],
+    ],
+    [
+      ["openssl", "enc", "-aes-256-cbc", "-pass", `pass:${pw}`, "-in", "x"],
+      ["openssl", "enc", "-aes-256-cbc", "-pass", "pass:[REDACTED]", "-in", "x"],
+    ],
+    [
+      ["openssl", "enc", "-aes-256-cbc", "-k", pw],
+      ["openssl", "enc", "-aes-256-cbc", "-k", "[REDACTED]"],
+    ],
+    // Behind a wrapper, and a program after another on the same command line.
+    [
+      ["sudo", "-u", "backup", "mysqldump", `-p${pw}`, "db"],
+      ["sudo", "-u", "backup", "mysqldump", "-p[REDACTED]", "db"],
+    ],
+    [
+      ["sshpass", "-p", "git", "ssh", "host"],
+      ["sshpass", "-p", "[REDACTED]", "ssh", "host"],
+    ],
+    [
+      ["sshpass", "-p", pw, "ssh", "host", "mysql", `-p${pw}x`],
+      ["sshpass", "-p", "[REDACTED]", "ssh", "host", "mysql", "-p[REDACTED]"],
+    ],
+  ];
+  for (const [argv, expected] of cases) assertArgv(argv, expected, [pw]);
+});
+
+test("privacy - user:password values keep the user", () => {
+  const pw = fake(14, 1);
+  const cases: [string[], string[]][] = [
+    [
+      ["curl", "-u", `alice:${pw}`, "https://api.local/x"],
+      ["curl", "-u", "alice:[REDACTED]", "https://api.local/x"],
+    ],
+    [
+      ["curl", `-ualice:${pw}`, "https://api.local/x"],
+      ["curl", "-ualice:[REDACTED]", "https://api.local/x"],
+    ],
+    [
+      ["curl", "--user", `alice:${pw}`, "https://api.local/x"],
+      ["curl", "--user", "alice:[REDACTED]", "https://api.local/x"],
+    ],
+    [
+      ["curl", `--user=alice:${pw}`, "https://api.local/x"],
+      ["curl", "--user=alice:[REDACTED]", "https://api.local/x"],
+    ],
+    [
+      ["curl", "-U", `proxy:${pw}`, "-x", "http://127.0.0.1:3128", "https://a.local"],
+      ["curl", "-U", "proxy:[REDACTED]", "-x", "http://127.0.0.1:3128", "https://a.local"],
+    ],
+    [
+      ["curl", "--cert", `client.pem:${pw}`, "https://a.local"],
+      ["curl", "--cert", "client.pem:[REDACTED]", "https://a.local"],
+    ],
+    [
+      ["curl", "--oauth2-bearer", pw, "https://a.local"],
+      ["curl", "--oauth2-bearer", "[REDACTED]", "https://a.local"],
+    ],
+    [
+      ["smbclient", "//fs/share", "-U", `CORP\\bob%${pw}`],
+      ["smbclient", "//fs/share", "-U", "CORP\\bob%[REDACTED]"],
+    ],
+    [
+      ["lftp", "-u", `bob,${pw}`, "sftp://127.0.0.1"],
+      ["lftp", "-u", "bob,[REDACTED]", "sftp://127.0.0.1"],
+    ],
+    [
+      ["git", "clone", `https://x-access-token:${pw}@git.local/o/r.git`],
+      ["git", "clone", "https://x-access-token:[REDACTED]@git.local/o/r.git"],
+    ],
+  ];
+  for (const [argv, expected] of cases) assertArgv(argv, expected, [pw]);
+});
+
+test("privacy - positional secrets", () => {
+  const pw = fake(20, 2);
+  const cases: [string[], string[]][] = [
+    [
+      ["aws", "configure", "set", "aws_secret_access_key", pw],
+      ["aws", "configure", "set", "aws_secret_access_key", "[REDACTED]"],
+    ],
+    [
+      ["aws", "configure", "set", "aws_session_token", pw, "--profile", "ci"],
+      ["aws", "configure", "set", "aws_session_token", "[REDACTED]", "--profile", "ci"],
+    ],
+    [
+      ["aws", "--profile", "ci", "configure", "set", "default.aws_secret_access_key", pw],
+      ["aws", "--profile", "ci", "configure", "set", "default.aws_secret_access_key", "[REDACTED]"],
+    ],
+    [
+      ["git", "config", "--global", "github.token", pw],
+      ["git", "config", "--global", "github.token", "[REDACTED]"],
+    ],
+    [
+      ["npm", "config", "set", "//registry.local/:_authToken", pw],
+      ["npm", "config", "set", "//registry.local/:_authToken", "[REDACTED]"],
+    ],
+    [
+      ["yarn", "config", "set", "npmAuthToken", pw],
+      ["yarn", "config", "set", "npmAuthToken", "[REDACTED]"],
+    ],
+    [
+      ["htpasswd", "-b", "/etc/nginx/.htpasswd", "bob", pw],
+      ["htpasswd", "-b", "/etc/nginx/.htpasswd", "bob", "[REDACTED]"],
+    ],
+    [
+      ["htpasswd", "-Bbc", "-C", "12", "/etc/nginx/.htpasswd", "bob", pw],
+      ["htpasswd", "-Bbc", "-C", "12", "/etc/nginx/.htpasswd", "bob", "[REDACTED]"],
+    ],
+    [
+      ["htpasswd", "-nb", "bob", pw],
+      ["htpasswd", "-nb", "bob", "[REDACTED]"],
+    ],
+    [
+      ["rabbitmqctl", "add_user", "bob", pw],
+      ["rabbitmqctl", "add_user", "bob", "[REDACTED]"],
+    ],
+    [
+      ["git", "-c", `credential.helper=!f() { echo password=${pw}; }; f`, "push"],
+      ["git", "-c", "credential.helper=!f() { echo password=[REDACTED]; }; f", "push"],
+    ],
+  ];
+  for (const [argv, expected] of cases) assertArgv(argv, expected, [pw]);
+});
+
+test("privacy - options and positions that carry no secret are left alone", () => {
+  const ordinary = [
+    // mysql's -p alone prompts; the next word is the database.
+    ["mysql", "-u", "root", "-p", "appdb"],
+    ["docker", "run", "-p", "8080:80", "nginx"],
+    ["curl", "-u", "alice", "https://api.local"],
+    ["curl", "--username-file", "x", "https://api.local"],
+    ["aws", "configure", "set", "region", "eu-west-1"],
+    ["aws", "configure", "set", "aws_access_key_id", "AKIDEXAMPLE"],
+    ["git", "config", "--global", "credential.helper", "store"],
+    ["git", "config", "user.name", "Alice"],
+    ["htpasswd", "-c", "/etc/nginx/.htpasswd", "bob"],
+    ["ssh-keygen", "-t", "ed25519", "-N", "", "-f", "k"],
+    ["zip", "-r", "out.zip", "dir"],
+    ["rsync", "-p", "src", "dst"],
+    ["tar", "-czpf", "x.tgz", "dir"],
+  ];
+  for (const argv of ordinary) assert.deepEqual(privacy.redactArgv(argv), argv, argv.join(" "));
+});
+
+test("privacy - short options and positions inside one command line string", () => {
+  const pw = fake(12, 3);
+  assertRedacts(
+    `mysql -uroot -p${pw} app && curl -u 'bob:${pw}' https://a.local`,
+    "mysql -uroot -p[REDACTED] app && curl -u 'bob:[REDACTED]' https://a.local",
+    pw,
+  );
+  assertRedacts(
+    `sshpass -p "${pw} x" ssh host; mysql -p db`,
+    'sshpass -p "[REDACTED]" ssh host; mysql -p db',
+    pw,
+  );
+  assertRedacts(
+    `aws configure set aws_secret_access_key ${pw} | tee log`,
+    "aws configure set aws_secret_access_key [REDACTED] | tee log",
+    pw,
+  );
+  assertRedacts(`cd /x; htpasswd -nb bob '${pw}'`, "cd /x; htpasswd -nb bob '[REDACTED]'", pw);
+  assert.deepEqual(privacy.redactArgv(["sh", "-c", `mysql -p'${pw}' db`]), [
+    "sh",
+    "-c",
+    "mysql -p'[REDACTED]' db",
+  ]);
+});
+
+test("privacy - credential query parameters in URLs keep their names", () => {
+  const v = fake(24, 4);
+  const cases: [string, string][] = [
+    [
+      `https://b.s3.local/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${v}&X-Amz-Signature=${v}&X-Amz-Security-Token=${v}`,
+      "https://b.s3.local/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]&X-Amz-Security-Token=[REDACTED]",
+    ],
+    [`https://a.local/v1?key=${v}&q=cats`, "https://a.local/v1?key=[REDACTED]&q=cats"],
+    [
+      `https://acct.blob.local/c/b?sv=2022-11-02&se=2030-01-01&sig=${v}`,
+      "https://acct.blob.local/c/b?sv=2022-11-02&se=2030-01-01&sig=[REDACTED]",
+    ],
+    [
+      `http://127.0.0.1:8080/cb?code=${v}&state=abc`,
+      "http://127.0.0.1:8080/cb?code=[REDACTED]&state=abc",
+    ],
+    [
+      `https://app.local/#access_token=${v}&token_type=Bearer`,
+      "https://app.local/#access_token=[REDACTED]&token_type=Bearer",
+    ],
+    [
+      `wss://h.local/ws?client_id=app&client_secret=${v}`,
+      "wss://h.local/ws?client_id=app&client_secret=[REDACTED]",
+    ],
+    [
+      `curl "https://a.local/x?auth=${v}&password=${v}&apikey=${v}" -o out`,
+      'curl "https://a.local/x?auth=[REDACTED]&password=[REDACTED]&apikey=[REDACTED]" -o out',
+    ],
+    [
+      `https://cdn.local/f.mp4?Expires=1700000000&Signature=${v}&Key-Pair-Id=K2`,
+      "https://cdn.local/f.mp4?Expires=1700000000&Signature=[REDACTED]&Key-Pair-Id=K2",
+    ],
+  ];
+  for (const [input, expected] of cases) assertRedacts(input, expected, v);
+  for (const text of [
+    "https://a.local/search?q=token&country_code=de&keyboard=us",
+    "https://a.local/x?key=&token=$TOKEN",
+    "https://a.local/docs/api_key.html",
+  ]) {
+    assert.equal(privacy.redact(text), text);
+  }
+});
+
+test("privacy - a cut last argument does not leak a key's beginning", () => {
+  // Each fragment is shorter than its format's minimum, so without `cut` it stays.
+  const cases: [string, string, string][] = [
+    ["sk-ant-api03-aB3dE5", "sk-ant-[REDACTED]", "api03-aB3dE5"],
+    ["sk-proj-aB3d", "sk-proj-[REDACTED]", "aB3d"],
+    ["ghp_aB3dE5gH7", "ghp_[REDACTED]", "aB3dE5gH7"],
+    ["AKIAQ4S", "AKIA[REDACTED]", "Q4S"],
+    ["xoxb-12345", "xoxb-[REDACTED]", "12345"],
+    ["github_pat_11AB", "github_pat_[REDACTED]", "11AB"],
+    ["eyJhbGciOi", "eyJ[REDACTED]", "hbGciOi"],
+    ["hvs.CAESI", "hvs.[REDACTED]", "CAESI"],
+    [`--api=${fake(18, 5)}`, "--api=[REDACTED]", fake(18, 5)],
+    [`wJalrXUtnFEMI/K7MDENG/bPx`, "[REDACTED]", "K7MDENG"],
+  ];
+  for (const [fragment, masked, secret] of cases) {
+    assert.deepEqual(privacy.redactArgv(["echo", fragment]), ["echo", fragment], fragment);
+    assertArgv(["echo", "x", fragment], ["echo", "x", masked], [secret], { cut: true });
+  }
+  // A secret flag's value, and a bearer token, are masked however short the piece.
+  assertArgv(["tool", "--token", "ab"], ["tool", "--token", "[REDACTED]"], ["ab"], { cut: true });
+  assertArgv(["curl", "-H", "bearer Ab1"], ["curl", "-H", "bearer [REDACTED]"], ["Ab1"], {
+    cut: true,
+  });
+  assertArgv(["mysql", "-pq7"], ["mysql", "-p[REDACTED]"], ["q7"], { cut: true });
+  // Only the cut element, and only a tail that could be a key.
+  const tails = [
+    "/usr/lib/x86_64-linux-gnu/libc.so",
+    "--max-tokens=4096",
+    "checkpoint-final.tar",
+    "ordinary words here",
+  ];
+  for (const tail of tails) {
+    assert.deepEqual(privacy.redactArgv(["x", tail], { cut: true }), ["x", tail], tail);
+  }
+  assert.deepEqual(privacy.redactArgv(["echo", "ghp_aB3", "x"], { cut: true }), [
+    "echo",
+    "ghp_aB3",
+    "x",
+  ]);
+});
+
+test("privacy - extra patterns run in linear time; a pattern RE2 refuses says how to fix it", () => {
+  const p = createPrivacy({
+    homes: [],
+    extraPatterns: ["(a+)+$", "(?i)(?<keep>corp-)[a-z0-9]{8}"],
+  });
+  const start = performance.now();
+  assert.equal(p.redact(`${"a".repeat(20_000)}!`), `${"a".repeat(20_000)}!`);
+  const ms = performance.now() - start;
+  assert.ok(ms < 500, `${ms.toFixed(0)} ms`);
+  assert.equal(p.redact("id CORP-ab12cd34 end"), "id CORP-[REDACTED] end");
+  assert.throws(
+    () => createPrivacy({ homes: [], extraPatterns: ["ok", "(?<=token=)\\w+"] }),
+    (e) =>
+      isVigilError(e, "VIGIL_ERR_CONFIG_INVALID") &&
+      e.message.includes("sensor.privacy.extraPatterns[1]") &&
+      /lookbehind .*group named keep/.test(e.hint ?? ""),
+  );
 });

@@ -366,3 +366,38 @@ test("rules - DEFAULT_AGENT_RULES is frozen", () => {
     DEFAULT_AGENT_RULES.every((r) => r.comm === undefined || Buffer.byteLength(r.comm) <= 15),
   );
 });
+
+test("rules - operator regexes and globs match in linear time", () => {
+  // Each would take seconds to years in a backtracking engine on this input.
+  const m = createRuleMatcher([
+    { agentType: "a", argv: "(a+)+$" },
+    { agentType: "b", argv: "(x|x)*y" },
+    { agentType: "c", exe: "/*a*a*a*a*a*a*a*b" },
+    { agentType: "d", cgroup: "/**/**/**/**/**/**/z" },
+  ]);
+  const start = performance.now();
+  const long = "a".repeat(5000);
+  assert.equal(m.match(facts({ argv: [`${long}!`, "x".repeat(5000)] })), undefined);
+  assert.equal(m.match(facts({ exe: `/${long}`, cgroup: "/a".repeat(2500) })), undefined);
+  const ms = performance.now() - start;
+  assert.ok(ms < 500, `${ms.toFixed(0)} ms`);
+  assert.equal(m.match(facts({ argv: ["aaa"] }))?.agentType, "a");
+  assert.equal(m.match(facts({ argv: ["xxy"] }))?.agentType, "b");
+});
+
+test("rules - a regex the linear-time engine refuses is a config error with the fix", () => {
+  for (const [argv, fix] of [
+    ["(node)\\1", /backreferences/],
+    ["claude(?!-code)", /lookahead/],
+    ["(?<=bin/)codex", /lookbehind/],
+  ] as const) {
+    assert.throws(
+      () => createRuleMatcher([{ agentType: "a", argv }]),
+      (e: unknown) =>
+        isVigilError(e, ErrorCodes.CONFIG_INVALID) &&
+        e.message.startsWith("rule 0 (a): argv:") &&
+        fix.test(e.hint ?? ""),
+      argv,
+    );
+  }
+});

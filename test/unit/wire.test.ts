@@ -366,8 +366,21 @@ describe("wire", () => {
     assert.equal(item.flags & EventFlags.TRUNCATED, EventFlags.TRUNCATED);
     assert.equal(item.filename, long.slice(0, 256));
     assert.deepEqual(item.argv, ["x".repeat(256)]);
+    assert.equal(item.argvCut, true);
     const plain = decodeOne(eventFrame(makeExec()));
     assert.equal(plain.kind === "exec" && plain.truncated, false);
+    assert.equal(plain.kind === "exec" && plain.argvCut, false);
+    // A long filename flags TRUNCATED too; a short argv is whole.
+    const longName = decodeOne(eventFrame(makeExec({ filename: long, truncated: true })));
+    assert.equal(longName.kind === "exec" && longName.argvCut, false);
+    // Cut just after a NUL: the arguments kept are whole.
+    const whole = decodeOne(
+      eventFrame(makeExec({ argv: ["y".repeat(255), "dropped"], truncated: true })),
+    );
+    assert.deepEqual(whole.kind === "exec" && [whole.argv, whole.argvCut], [
+      ["y".repeat(255)],
+      false,
+    ]);
   });
 
   it("wire - decodes lossy UTF-8 without throwing", () => {
