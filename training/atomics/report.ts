@@ -91,7 +91,7 @@ export function atomicsMarkdown(
     "# Real agents against Atomic Red Team",
     "",
     `${context.quick ? "Quick run (`--quick`): one agent, a handful of tests." : "Full run."} Command: \`${context.command}\`. ` +
-      `Seed ${e.seed}, ${e.windowSeconds} s windows, ${(e.seconds / 3600).toFixed(2)} hours. ` +
+      `Seed ${e.seed}, ${e.windowSeconds} s windows, ${(e.seconds / 3600).toFixed(2)} hours of wall time in this invocation (a resumed run counts only its own). ` +
       "The live eBPF sensor, NATS, the scorer and a real Alertmanager (`vigil run`); real agent CLIs " +
       `(${agents.map((a) => `${a.agent} ${context.agentVersions[a.agent] ?? ""}`.trim()).join(", ")}) driven offline by a scripted model speaking their own APIs, ` +
       "found by Vigil's default discovery rules, confined as an unprivileged user in a network namespace with only loopback. " +
