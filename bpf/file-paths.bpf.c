@@ -36,16 +36,7 @@ static __always_inline void on_file_open(struct file *file)
 	e->mode = 0;
 	e->syscall_nr = VIGIL_OPEN_FROM_FILE_HOOK;
 	n = bpf_d_path((struct path *)&file->f_path, e->path, sizeof(e->path));
-	if (n <= 0) {
-		e->path[0] = 0;
-		e->path_len = 0;
-		e->h.flags |= VIGIL_F_STR_UNREADABLE;
-		count_drop(VIGIL_DROP_STRING_UNREADABLE);
-	} else {
-		e->path_len = n - 1;
-		if (n == sizeof(e->path))
-			e->h.flags |= VIGIL_F_TRUNCATED;
-	}
+	set_open_path(e, n);
 	submit(e);
 }
 

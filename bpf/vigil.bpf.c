@@ -937,16 +937,7 @@ int BPF_PROG(handle_uring_submit, struct io_kiocb *req)
 	e->syscall_nr = VIGIL_OPEN_FROM_IO_URING;
 	name = BPF_CORE_READ(op, filename, name);
 	n = name ? bpf_probe_read_kernel_str(e->path, sizeof(e->path), name) : -1;
-	if (n <= 0) {
-		e->path[0] = 0;
-		e->path_len = 0;
-		e->h.flags |= VIGIL_F_STR_UNREADABLE;
-		count_drop(VIGIL_DROP_STRING_UNREADABLE);
-	} else {
-		e->path_len = n - 1;
-		if (n == sizeof(e->path))
-			e->h.flags |= VIGIL_F_TRUNCATED;
-	}
+	set_open_path(e, n);
 	submit(e);
 	return 0;
 }

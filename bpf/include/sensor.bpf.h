@@ -72,6 +72,21 @@ static __always_inline void submit(void *e)
 	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* Records how reading an open's path went: n is what a *_str read or bpf_d_path returned. */
+static __always_inline void set_open_path(struct vigil_open_event *e, long n)
+{
+	if (n <= 0) {
+		e->path[0] = 0;
+		e->path_len = 0;
+		e->h.flags |= VIGIL_F_STR_UNREADABLE;
+		count_drop(VIGIL_DROP_STRING_UNREADABLE);
+	} else {
+		e->path_len = n - 1;
+		if (n == sizeof(e->path))
+			e->h.flags |= VIGIL_F_TRUNCATED;
+	}
+}
+
 static __always_inline void fill_header(struct vigil_event_header *h, __u16 type, __u32 instance)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
