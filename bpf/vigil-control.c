@@ -13,7 +13,9 @@
  *
  * stdout, one line each:  "ready"  |  "R <conn> <pid> <uid> <gid> <request line>"
  * stdin, one line each:   "<conn> <answer line>"
- * A request line longer than MAX_LINE gets an error answer here and the connection is closed.
+ * A request line longer than MAX_LINE gets an error answer here and the connection is closed;
+ * one holding a control byte (below 0x20, or DEL) is answered with an error and not forwarded,
+ * so a peer cannot end its line early for the parent and forge a prefix with another uid.
  * EOF on stdin stops the process and removes the socket.
  */
 #define _GNU_SOURCE
@@ -42,8 +44,9 @@ struct client {
 
 static struct client clients[MAX_CLIENTS];
 static uint64_t next_id = 1;
-static char in_buf[MAX_LINE * 2 + 64];
+static char in_buf[1 << 20]; /* answers: root's status names every instance */
 static size_t in_len;
+static int in_skip; /* discarding the rest of an overlong answer line */
 
 static void drop(struct client *c)
 {
@@ -111,8 +114,19 @@ static int read_client(struct client *c)
 		if (!nl)
 			break;
 		*nl = 0;
-		dprintf(STDOUT_FILENO, "R %llu %d %u %u %s\n", (unsigned long long)c->id,
-			(int)c->cred.pid, c->cred.uid, c->cred.gid, c->buf);
+		int clean = 1;
+		for (char *p = c->buf; p < nl; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				clean = 0;
+		if (clean) {
+			dprintf(STDOUT_FILENO, "R %llu %d %u %u %s\n", (unsigned long long)c->id,
+				(int)c->cred.pid, c->cred.uid, c->cred.gid, c->buf);
+		} else {
+			static const char bad[] = "{\"ok\":false,\"code\":\"VIGIL_ERR_USAGE\","
+						  "\"error\":\"request holds a control character\"}\n";
+			if (write_all(c->fd, bad, sizeof(bad) - 1) != 0)
+				return -1;
+		}
 		size_t used = (size_t)(nl - c->buf) + 1;
 		memmove(c->buf, nl + 1, c->len - used);
 		c->len -= used;
@@ -140,7 +154,9 @@ static int read_parent(void)
 		if (!nl)
 			break;
 		char *sp = memchr(in_buf, ' ', (size_t)(nl - in_buf));
-		if (sp) {
+		if (in_skip) {
+			in_skip = 0; /* the tail of a line already discarded */
+		} else if (sp) {
 			uint64_t id = strtoull(in_buf, NULL, 10);
 			for (int i = 0; i < MAX_CLIENTS; i++) {
 				if (clients[i].fd >= 0 && clients[i].id == id) {
@@ -155,8 +171,10 @@ static int read_parent(void)
 		memmove(in_buf, nl + 1, in_len - used);
 		in_len -= used;
 	}
-	if (in_len == sizeof(in_buf))
-		in_len = 0; /* a line longer than any answer: discard it */
+	if (in_len == sizeof(in_buf)) {
+		in_len = 0; /* a line longer than any answer: discard it, up to its newline */
+		in_skip = 1;
+	}
 	return 0;
 }
 

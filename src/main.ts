@@ -252,6 +252,7 @@ export async function startSensor(
           return { instance: i.id, agentId: i.agentId };
         },
         status: () => sensor.status(),
+        isTracked: (pid) => sensor.isTracked(pid),
       },
       logger,
       {

@@ -67,10 +67,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
     flags: (values.scorer ? { scorer: { http: { listen: values.scorer } } } : {}) as ConfigInput,
   });
   const address = config.scorer.http.listen;
-  const headers = statusHeaders(config.dataDir, address);
+  const { url, headers } = statusTarget(config.dataDir, address);
   let doc: StatusDocument;
   try {
-    const res = await fetch(`http://${address}/status`, {
+    const res = await fetch(url, {
       headers,
       signal: AbortSignal.timeout(5000),
     });
@@ -127,30 +127,53 @@ export function formatStatus(doc: StatusDocument): string {
 }
 
 /**
- * The Authorization header for /status: the reader role's password from the data directory,
- * when there is one. On this host's loopback it goes only to a listener owned by the uid that
- * owns the credentials: a user who squats the port first gets nothing.
+ * Where to ask for /status, and the Authorization header: the reader role's password from the
+ * data directory, when there is one. It goes only to this host's loopback, and only once the
+ * listener there is seen to belong to the uid that owns the credentials: a user who squats the
+ * port first gets nothing. (A squatter who takes the port between this check and the connect is
+ * not excluded.) Elsewhere no token is sent: run vigil status on the scorer's host.
  */
-export function statusHeaders(dataDir: string, address: string): Record<string, string> {
-  const reader = readRoleCredentials(dataDir, "reader");
-  if (!reader) return {};
+export function statusTarget(
+  dataDir: string,
+  address: string,
+): { url: string; headers: Record<string, string> } {
   const at = address.lastIndexOf(":");
   const host = address.slice(0, at).replace(/^\[|\]$/g, "");
-  if (host === "127.0.0.1" || host === "::1" || host === "localhost") {
-    const owner = lstatSync(credentialsPath(dataDir)).uid;
-    const holder = listenerUid(
-      host === "localhost" ? "127.0.0.1" : host,
-      Number(address.slice(at + 1)),
+  const port = Number(address.slice(at + 1));
+  const loop = ["127.0.0.1", "localhost", "0.0.0.0"].includes(host)
+    ? "127.0.0.1"
+    : ["::1", "::"].includes(host)
+      ? "::1"
+      : undefined;
+  const url = loop
+    ? `http://${loop === "::1" ? "[::1]" : loop}:${port}/status`
+    : `http://${address}/status`;
+  const reader = readRoleCredentials(dataDir, "reader");
+  if (!reader || !loop) return { url, headers: {} };
+  const owner = lstatSync(credentialsPath(dataDir)).uid;
+  const holder = listenerUid(loop, port);
+  if (holder !== owner) {
+    throw new VigilError(
+      ErrorCodes.FORBIDDEN,
+      holder === undefined
+        ? `nothing listens on ${loop}:${port}; not sending credentials`
+        : `${address} is held by uid ${holder}, not by Vigil's uid ${owner}: someone else took the scorer's port; not sending credentials`,
+      {
+        hint:
+          holder === undefined
+            ? "start 'vigil run', or pass --scorer HOST:PORT"
+            : "find it with `ss -ltnp` and stop it; vigil run binds the port as soon as it is free",
+      },
     );
-    if (holder !== undefined && holder !== owner) {
-      throw new VigilError(
-        ErrorCodes.FORBIDDEN,
-        `${address} is held by uid ${holder}, not by Vigil's uid ${owner}: someone else took the scorer's port; not sending credentials`,
-        {
-          hint: "find it with `ss -ltnp` and stop it; vigil run binds the port as soon as it is free",
-        },
-      );
-    }
   }
-  return { authorization: `Bearer ${reader.password}` };
+  return { url, headers: { authorization: `Bearer ${reader.password}` } };
+}
+
+/** The Authorization header `statusTarget` would send to address; none when it would refuse. */
+export function statusHeaders(dataDir: string, address: string): Record<string, string> {
+  try {
+    return statusTarget(dataDir, address).headers;
+  } catch {
+    return {};
+  }
 }

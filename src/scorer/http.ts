@@ -36,6 +36,7 @@ export interface HttpOptions {
 
 export class ScorerHttp {
   private retry: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(
     private readonly server: Server,
@@ -137,7 +138,12 @@ export class ScorerHttp {
       const http = new ScorerHttp(server, listen, false);
       const again = () => {
         http.retry = setTimeout(() => {
+          if (http.closed) return;
           bind().then(() => {
+            if (http.closed) {
+              server.close(); // closed while this bind was in flight
+              return;
+            }
             http.bound = true;
             log?.info("the scorer's HTTP port is free again: listening", { address: listen });
           }, again);
@@ -153,6 +159,7 @@ export class ScorerHttp {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.retry);
     if (!this.server.listening) return;
     this.server.closeAllConnections();
@@ -162,17 +169,27 @@ export class ScorerHttp {
 
 /**
  * The uid that owns a TCP socket listening on host:port in this network namespace, from
- * /proc/net/tcp{,6}; undefined when none is found. A wildcard listener (0.0.0.0, ::) counts.
+ * /proc/net/tcp{,6}; undefined when none is found. Hosts: an IPv4 address (a wildcard or
+ * v4-mapped listener counts) or "::1". /proc prints addresses as 32-bit words in host order
+ * (little-endian on the machines Vigil runs on).
  */
 export function listenerUid(host: string, port: number): number | undefined {
-  const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(host)
-    ? host
-        .split(".")
-        .map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0"))
-        .reverse()
-        .join("")
-    : undefined;
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const word = (bytes: number[]) =>
+    bytes
+      .map((b) => b.toString(16).toUpperCase().padStart(2, "0"))
+      .reverse()
+      .join("");
+  const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? word(host.split(".").map(Number)) : undefined;
+  const wanted = new Set<string>(["00000000", "0".repeat(32)]);
+  if (v4) {
+    wanted.add(v4);
+    wanted.add(`0000000000000000FFFF0000${v4}`);
+  } else if (host === "::1") {
+    wanted.add("00000000000000000000000001000000");
+  } else {
+    return undefined;
+  }
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
@@ -184,10 +201,7 @@ export function listenerUid(host: string, port: number): number | undefined {
       const f = line.trim().split(/\s+/);
       if (f[3] !== "0A") continue; // LISTEN
       const [addr, p] = (f[1] ?? "").split(":");
-      if (p !== hex) continue;
-      const wildcard = /^0+$/.test(addr ?? "");
-      if (wildcard || addr === v4 || (file.endsWith("6") && v4 === undefined)) return Number(f[7]);
-      if (file.endsWith("6") && v4 && addr?.endsWith(v4)) return Number(f[7]); // ::ffff:a.b.c.d
+      if (p === hexPort && wanted.has(addr ?? "")) return Number(f[7]);
     }
   }
   return undefined;

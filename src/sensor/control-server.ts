@@ -7,10 +7,10 @@
  * The socket is 0600, or root:group 0660 in a 0710 directory.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { chmod, chown, lstat, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { createInterface } from "node:readline";
 import { AGENT_ID, AGENT_TYPE } from "../contracts/index.js";
 import { ErrorCodes, isVigilError, VigilError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -23,6 +23,8 @@ export interface ControlHandler {
     fresh?: boolean,
   ): Promise<{ instance: number; agentId: string }>;
   status(): unknown;
+  /** Whether the pid already belongs to a tracked instance. */
+  isTracked(pid: number): boolean;
 }
 
 export interface ControlRequest {
@@ -77,7 +79,20 @@ export class ControlServer {
     });
     let up = false;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    // Split on "\n" only (readline would also end a line at "\r"); the proxy refuses control
+    // bytes in requests, so a request can never forge the "R <conn> <pid> <uid>" prefix.
+    const lines = new EventEmitter();
+    let pending = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      pending += d;
+      for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+        lines.emit("line", pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    child.stdin?.on("error", (e) =>
+      logger.warn("control socket owner's input", { error: e.message }),
+    );
     await new Promise<void>((resolve, reject) => {
       child.once("error", reject);
       child.once("exit", (code) => {
@@ -93,13 +108,13 @@ export class ControlServer {
           ),
         );
       });
-      lines.once("line", (l) => {
+      lines.once("line", (l: string) => {
         up = l === "ready";
         if (up) resolve();
         else reject(new Error(`control: ${l}`));
       });
     });
-    lines.on("line", (line) => {
+    lines.on("line", (line: string) => {
       const m = /^R (\d+) (-?\d+) (\d+) (\d+) (.*)$/s.exec(line);
       if (!m) return;
       const conn = m[1] as string;
@@ -171,12 +186,12 @@ function answer(child: ChildProcess, conn: string, value: unknown): void {
   if (child.stdin?.writable) child.stdin.write(`${conn} ${JSON.stringify(value)}\n`);
 }
 
-/** The real and effective uid of a process, from /proc; undefined when it is gone. */
-async function processUids(pid: number): Promise<[number, number] | undefined> {
+/** The real, effective, saved and filesystem uids of a process; undefined when it is gone. */
+async function processUids(pid: number): Promise<number[] | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, "utf8");
-    const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
-    return m ? [Number(m[1]), Number(m[2])] : undefined;
+    const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
+    return m ? m.slice(1, 5).map(Number) : undefined;
   } catch {
     return undefined;
   }
@@ -223,8 +238,16 @@ async function handle(line: string, peer: Peer, handler: ControlHandler): Promis
     };
   }
   if (!trusted) {
+    // A tracked agent must not re-track itself (or its children) under a type with no model.
+    if (handler.isTracked(peer.pid) || handler.isTracked(req.pid as number)) {
+      return {
+        ok: false,
+        code: ErrorCodes.FORBIDDEN,
+        error: `pid ${handler.isTracked(peer.pid) ? peer.pid : req.pid} is already a tracked agent's: only root may track it anew`,
+      };
+    }
     const uids = await processUids(req.pid as number);
-    if (!uids || uids[0] !== peer.uid || uids[1] !== peer.uid) {
+    if (!uids || uids.some((u) => u !== peer.uid)) {
       return {
         ok: false,
         code: ErrorCodes.FORBIDDEN,

@@ -234,6 +234,11 @@ export class Sensor {
     return instance;
   }
 
+  /** Whether the pid belongs to a tracked instance. */
+  isTracked(pid: number): boolean {
+    return this.attribution.ofPid(pid) !== undefined;
+  }
+
   status(): SensorStatus {
     return {
       helperPid: this.helpers.current.pid,

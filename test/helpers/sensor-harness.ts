@@ -224,6 +224,7 @@ export function openTestControl(
         return { instance: i.id, agentId: i.agentId };
       },
       status: () => sensor.status(),
+      isTracked: (pid) => sensor.isTracked(pid),
     },
     createLogger({ level: "error", stream: new Writable({ write: (_c, _e, cb) => cb() }) }),
     { proxy: CONTROL_PROXY, ...options },

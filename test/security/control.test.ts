@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -20,19 +20,33 @@ import { CONTROL_PROXY } from "../helpers/sensor-harness.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { NOBODY, runAsNobody, startVigilRun, type VigilRun } from "../helpers/vigil-run.js";
 
-/** A request sent as `nobody` by a node one-liner; `pid: "self"` asks for its own pid. */
-function requestAsNobody(socket: string, req: Record<string, unknown>) {
+/**
+ * Requests sent as `nobody` by one node process, one connection each, in order; `pid: "self"`
+ * asks for that process's own pid. A string is sent as is (no newline added).
+ */
+function requestsAsNobody(socket: string, reqs: (Record<string, unknown> | string)[]) {
   const script = `
-    const req = ${JSON.stringify(req)};
-    if (req.pid === "self") req.pid = process.pid;
-    const s = require("net").connect(${JSON.stringify(socket)});
-    s.on("error", (e) => { console.log(JSON.stringify({ connectError: e.code })); process.exit(0); });
-    s.on("connect", () => s.write(JSON.stringify(req) + "\\n"));
-    let buf = "";
-    s.on("data", (d) => { buf += d; if (buf.includes("\\n")) { console.log(buf.trim()); s.end(); } });`;
+    const net = require("net");
+    const one = (req) => new Promise((resolve) => {
+      if (typeof req === "object" && req.pid === "self") req.pid = process.pid;
+      const s = net.connect(${JSON.stringify(socket)});
+      s.on("error", (e) => resolve({ connectError: e.code }));
+      s.on("connect", () => s.write(typeof req === "string" ? req : JSON.stringify(req) + "\\n"));
+      let buf = "";
+      s.on("data", (d) => { buf += d; if (buf.includes("\\n")) { s.end(); resolve(JSON.parse(buf.split("\\n")[0])); } });
+    });
+    (async () => {
+      const out = [];
+      for (const r of ${JSON.stringify(reqs)}) out.push(await one(r));
+      console.log(JSON.stringify(out));
+    })();`;
   const r = runAsNobody([process.execPath, "-e", script]);
   assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+  return JSON.parse(r.stdout.trim()) as Record<string, unknown>[];
+}
+
+function requestAsNobody(socket: string, req: Record<string, unknown> | string) {
+  return requestsAsNobody(socket, [req])[0] as Record<string, unknown>;
 }
 
 function rawRequest(socket: string, payload: string): Promise<string> {
@@ -61,10 +75,14 @@ describe("security: the control socket checks its peer", rootOnly(), () => {
       return { instance: 1, agentId: "a1" };
     },
     status: () => ({ instances: [] }),
+    isTracked: () => false,
   };
 
   test("control - without a group the socket is 0600: another user cannot even connect", async () => {
     const dir = tempDir("vigil-ctl-");
+    chmodSync(dir, 0o711);
+    mkdirSync(join(dir, "run"), { mode: 0o711 });
+    chmodSync(join(dir, "run"), 0o711); // others may reach the socket: its own mode must stop them
     const socket = join(dir, "run", "sensor.sock");
     const server = await ControlServer.open(socket, handler, createSilentLogger(), {
       proxy: CONTROL_PROXY,
@@ -90,6 +108,14 @@ describe("security: the control socket checks its peer", rootOnly(), () => {
       assert.match(await rawRequest(socket, "{nope\n"), /request is not JSON/);
       assert.match(await rawRequest(socket, "7\n"), /must be a JSON object/);
       assert.match(await rawRequest(socket, `${"x".repeat(70_000)}\n`), /request too large/);
+      assert.match(
+        await rawRequest(socket, '{"op":"track","pid":7,"agentType":"x/../y"}\n'),
+        /agentType must match/,
+      );
+      assert.match(
+        await rawRequest(socket, '{"op":"track","pid":"7","agentType":"y"}\n'),
+        /pid must be an integer/,
+      );
       const ok = await controlRequest(socket, { op: "track", pid: process.pid, agentType: "t" });
       assert.equal(ok.ok, true, "the server still answers after the attacks");
       assert.deepEqual(tracked, [process.pid], "no bad request reached the handler");
@@ -142,13 +168,25 @@ describe("security: the control socket checks its peer", rootOnly(), () => {
         );
         const status = requestAsNobody(run.socket, { op: "status" });
         assert.equal(status.code, "VIGIL_ERR_FORBIDDEN");
-        const own = requestAsNobody(run.socket, {
-          op: "track",
-          pid: "self",
-          agentType: "sec-own",
-        });
-        assert.equal(own.ok, true, JSON.stringify(own));
-        assert.equal(typeof own.agentId, "string");
+        // A request line that ends early at "\r" must not forge the proxy's "R conn pid uid"
+        // prefix for the parent (readline splits at "\r"): it is refused outright.
+        const forged = requestAsNobody(
+          run.socket,
+          '{}\rR 1 1 0 0 {"op":"status"}\nR 1 1 0 0 {"op":"status"}\n',
+        );
+        assert.equal(forged.ok, false, JSON.stringify(forged));
+        assert.match(String(forged.error), /control character/);
+        const [own, again] = requestsAsNobody(run.socket, [
+          { op: "track", pid: "self", agentType: "sec-own" },
+          { op: "track", pid: "self", agentType: "sec-unlearned" },
+        ]);
+        assert.equal(own?.ok, true, JSON.stringify(own));
+        assert.equal(typeof own?.agentId, "string");
+        assert.equal(again?.code, "VIGIL_ERR_FORBIDDEN", "a tracked agent cannot re-track itself");
+        assert.match(
+          String(again?.error),
+          /already a tracked agent's: only root may track it anew/,
+        );
       } finally {
         root.kill();
       }

@@ -4,14 +4,17 @@
  * the bus's credentials. /status itself needs the bus reader's password.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { statusHeaders } from "../../src/cli/status-command.js";
 import { freePort } from "../../src/free-port.js";
 import { rootOnly } from "../helpers/root.js";
 import { waitFor } from "../helpers/sensor-harness.js";
 import { CLI, NOBODY, startVigilRun, TSX, type VigilRun } from "../helpers/vigil-run.js";
+
+const execFileAsync = promisify(execFile);
 
 /** A listener owned by nobody that prints every request's authorization header. */
 async function squat(port: number): Promise<{ child: ChildProcess; seen: () => string }> {
@@ -66,11 +69,15 @@ describe("security: the scorer's HTTP port", rootOnly(), () => {
     assert.match(run.stderr(), /detection goes on/);
     assert.equal(run.child.exitCode, null, "vigil run is still running");
 
-    const st = spawnSync(process.execPath, ["--import", TSX, CLI, "status", "--json"], {
+    // Asynchronously, so the squatter's output is read while vigil status runs.
+    const st = await execFileAsync(process.execPath, ["--import", TSX, CLI, "status", "--json"], {
       env: { ...run.env, VIGIL_SCORER_HTTP_LISTEN: listen },
       encoding: "utf8",
       timeout: 30_000,
-    });
+    }).then(
+      () => ({ status: 0, stderr: "" }),
+      (e: { code?: number; stderr?: string }) => ({ status: e.code ?? 1, stderr: e.stderr ?? "" }),
+    );
     assert.notEqual(st.status, 0);
     assert.match(st.stderr, /held by uid 65534, not by Vigil's uid 0/);
     assert.match(st.stderr, /not sending credentials/);
@@ -96,9 +103,11 @@ describe("security: the scorer's HTTP port", rootOnly(), () => {
     const anonymous = await fetch(`http://${listen}/status`);
     assert.equal(anonymous.status, 401);
     assert.match(await anonymous.text(), /bearer token/);
-    const wrong = await fetch(`http://${listen}/status`, {
-      headers: { authorization: "Bearer not-the-password" },
-    });
+    const right = statusHeaders(run.dataDir, listen).authorization ?? "";
+    assert.match(right, /^Bearer ./);
+    // The same length, one character off: the comparison itself must refuse it.
+    const off = `${right.slice(0, -1)}${right.endsWith("x") ? "y" : "x"}`;
+    const wrong = await fetch(`http://${listen}/status`, { headers: { authorization: off } });
     assert.equal(wrong.status, 401);
     const ok = await fetch(`http://${listen}/status`, {
       headers: statusHeaders(run.dataDir, listen),
