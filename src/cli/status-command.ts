@@ -173,7 +173,8 @@ export function statusTarget(
 export function statusHeaders(dataDir: string, address: string): Record<string, string> {
   try {
     return statusTarget(dataDir, address).headers;
-  } catch {
-    return {};
+  } catch (e) {
+    if ((e as VigilError).code === ErrorCodes.FORBIDDEN) return {};
+    throw e; // unreadable credentials: say so, do not hide it
   }
 }

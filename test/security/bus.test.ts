@@ -37,6 +37,15 @@ async function asRole(run: VigilRun, role: "sensor" | "scorer" | "reader") {
   });
 }
 
+/** The admin role's bus, as vigil run's own tools open it. */
+function asAdmin(run: VigilRun): Promise<NatsBus> {
+  return NatsBus.open(
+    natsOptionsFromFlags({}, { dataDir: run.dataDir, role: "admin" }),
+    createBusMetrics(new Registry()),
+    createSilentLogger(),
+  );
+}
+
 /** The permissions error the server sends for a publish, or undefined if none came. */
 async function publishError(
   nc: Awaited<ReturnType<typeof connect>>,
@@ -136,11 +145,7 @@ try {
       await nc.close();
     }
     // The streams are all there.
-    const admin = await NatsBus.open(
-      natsOptionsFromFlags({}, { dataDir: run.dataDir, role: "admin" }),
-      createBusMetrics(new Registry()),
-      createSilentLogger(),
-    );
+    const admin = await asAdmin(run);
     try {
       for (const s of Object.values(STREAMS)) assert.ok(await admin.manager.streams.info(s));
     } finally {
@@ -174,11 +179,7 @@ try {
 
   test("bus - a forged window whose agent type is a path is dead-lettered; nothing is written for it", async () => {
     // The admin user, to show that the contract holds whoever publishes.
-    const admin = await NatsBus.open(
-      natsOptionsFromFlags({}, { dataDir: run.dataDir, role: "admin" }),
-      createBusMetrics(new Registry()),
-      createSilentLogger(),
-    );
+    const admin = await asAdmin(run);
     try {
       // A type no real agent on this host has: a claude-code directory may be a real agent's.
       const forged = { ...makeWindow(1), agentType: "x/../sec-forged" };
@@ -212,11 +213,7 @@ try {
   });
 
   test("bus - every stream is bounded in bytes and age: a flood of alerts or bad messages cannot fill the disk", async () => {
-    const admin = await NatsBus.open(
-      natsOptionsFromFlags({}, { dataDir: run.dataDir, role: "admin" }),
-      createBusMetrics(new Registry()),
-      createSilentLogger(),
-    );
+    const admin = await asAdmin(run);
     try {
       for (const name of Object.values(STREAMS)) {
         const { config } = await admin.manager.streams.info(name);
